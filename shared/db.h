@@ -1,0 +1,183 @@
+/*
+ * db.h - the database adapter (mig_db) and the apply engine's entry points.
+ *
+ * A host embeds mig_db first in its own struct and fills the function
+ * pointers; the engine (apply.c, plan.c, run.c) drives a plan through it.
+ * Knows nothing of PostgreSQL or SQLite.
+ */
+#ifndef MIG_DB_H
+#define MIG_DB_H
+
+#include "mig.h"
+
+typedef struct mig_db mig_db;
+
+/*
+ * The adapter.  Every function returns MIG_OK or a MIG_E* code and fills
+ * err; a database error is MIG_EDB with the database's own message text in
+ * err->msg (DESIGN §6.20) and its SQLSTATE in err->sqlstate when it has one.
+ */
+struct mig_db {
+	const char *name;			/* "postgres" or "sqlite", for messages */
+	const char *driver;			/* Atlas's driver name: "postgres" / "sqlite3" */
+	unsigned	lex_flags;		/* the dialect's scanner options (§d.1) */
+
+	/* Take / release the migration lock, polling up to timeout_ms (§g.8). */
+	int			(*lock) (mig_db *db, int64_t timeout_ms, mig_err *err);
+	int			(*unlock) (mig_db *db, mig_err *err);
+
+	/*
+	 * Create the revisions schema/table if missing (§f.1, §f.2).  schema is
+	 * NULL for the host's default.  Outside any transaction.
+	 */
+	int			(*init_revisions) (mig_db *db, const char *schema, mig_err *err);
+
+	/*
+	 * Read all revisions except the identifier row, bytewise ascending by
+	 * version (§f.6).  A missing table reads as no rows (dry run, §6.12).
+	 */
+	int			(*read_revisions) (mig_db *db, const char *schema, mig_revs *out,
+								   mig_err *err);
+
+	/* Upsert one row as §f.4 describes (keep version/description/executed_at). */
+	int			(*write_revision) (mig_db *db, const mig_rev *rev, mig_err *err);
+
+	/*
+	 * Is the database clean (§g.3)?  *clean = false with reason filled
+	 * (Atlas's words, e.g. `found table "t"`).  May be NULL: always clean.
+	 */
+	int			(*check_clean) (mig_db *db, bool *clean, char *reason, size_t reasonsz,
+								mig_err *err);
+
+	/* Insert-or-ignore the identifier row and read its UUID back (§f.5). */
+	int			(*target_id) (mig_db *db, char out[37], mig_err *err);
+
+	/* Transaction control for one file (or all files). */
+	int			(*begin) (mig_db *db, mig_err *err);
+	int			(*commit) (mig_db *db, mig_err *err);
+	int			(*rollback) (mig_db *db, mig_err *err);
+
+	/*
+	 * Execute one statement's whole text (§g.4 step 5).  Outside begin/commit
+	 * it autocommits (tx mode none).
+	 */
+	int			(*exec) (mig_db *db, const char *sql, size_t len, mig_err *err);
+
+	/* Non-zero when the host wants the run stopped (cancel, timeout). */
+	int			(*interrupted) (mig_db *db);
+
+	/*
+	 * One log entry as it happens (§h.1): a line or a few lines, no final
+	 * newline.  PostgreSQL: a NOTICE.  May be NULL.
+	 */
+	void		(*log) (mig_db *db, const char *text, size_t len);
+};
+
+/* ---------------------------------------------------------------- one resolved run */
+
+/* Everything a run needs, after config + call options were merged. */
+typedef struct mig_run_cfg {
+	char	   *env_name;
+	char	   *dir_url;			/* as configured (may hold credentials) */
+	char	   *dir_url_redacted;	/* safe to show/store */
+	char	   *db_url_redacted;	/* env url with password replaced by xxxxx */
+	char	   *db_schema;			/* search_path of the env url, or NULL */
+	char	   *revisions_schema;	/* resolved (§f.1, DESIGN §6.18) or NULL */
+	bool		has_amount;
+	int64_t		amount;
+	char	   *to_version;
+	bool		dry_run;
+	char	   *baseline;
+	bool		allow_dirty;
+	mig_txmode	tx_mode;			/* resolved: FILE, ALL or NONE */
+	mig_exec_order exec_order;		/* resolved */
+	int64_t		lock_timeout_ms;	/* resolved; default 10000 */
+	/* Cloud (§j) */
+	bool		cloud;				/* token present */
+	bool		cloud_dir;			/* dir is atlas:// (fetch + report) */
+	char	   *cloud_token;
+	char	   *cloud_url;
+	char	   *cloud_project;
+	char	   *cloud_ca_file;
+} mig_run_cfg;
+
+void		mig_run_cfg_free(mig_run_cfg *c);
+
+/*
+ * Parse the stored atlas.hcl, select env_name, and merge the call options
+ * over the env's migration block.  All input errors surface here, before
+ * anything touches the database.
+ */
+int			mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
+						const mig_opts *opts, mig_run_cfg *out, mig_err *err);
+
+/* ---------------------------------------------------------------- result */
+
+typedef enum mig_run_status {
+	MIG_RUN_RUNNING = 0,
+	MIG_RUN_SUCCEEDED,
+	MIG_RUN_FAILED,
+	MIG_RUN_NOTHING				/* nothing to do */
+} mig_run_status;
+
+/* Name used in atlas_migrate_runs.status. */
+const char *mig_run_status_name(mig_run_status s);
+
+/* One file that was started (§h.3 Applied). */
+typedef struct mig_applied {
+	const mig_file *file;		/* points into the run's directory */
+	int64_t		start_ns;
+	int64_t		end_ns;
+	int64_t		skipped;		/* statements skipped on resume */
+	mig_stmts	stmts;			/* statements sent, the failing one included */
+	char	   *error_stmt;		/* NULL when ok */
+	char	   *error_text;
+} mig_applied;
+
+/* What a run did: input for the log, the JSON report and the run row. */
+typedef struct mig_result {
+	mig_run_status status;
+	int64_t		start_ns;
+	int64_t		end_ns;
+	char	   *current;		/* greatest revision before (NULL = none) */
+	char	   *target;			/* last pending after cut (NULL = none) */
+	char	   *current_after;	/* greatest revision after the run */
+	const mig_file **pending;	/* pending files after the cut */
+	size_t		npending;
+	mig_applied *applied;
+	size_t		napplied;
+	size_t		files_ok;		/* files that completed */
+	char	   *error;			/* run error text, NULL when ok */
+	char		target_id[37];	/* identifier row UUID (cloud), "" if none */
+	mig_buf		log;			/* the text log (§h.1) */
+} mig_result;
+
+void		mig_result_init(mig_result *r);
+void		mig_result_free(mig_result *r);
+
+/*
+ * Apply dir through db with cfg (§g.1 steps 5-14).  The directory must be
+ * finished and verified.  Returns MIG_OK when every pending file applied
+ * (or nothing was pending); otherwise the error, with res describing what
+ * happened (res->status FAILED, res->error).  res is always filled as far
+ * as the run got, so the host can record it.
+ */
+int			mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
+					  mig_result *res, mig_err *err);
+
+/* ---------------------------------------------------------------- output */
+
+/* Go duration text (§h.1): "0s", "8.60933ms", "1m1.5s". */
+void		mig_fmt_duration(int64_t ns, char *out, size_t outsz);
+
+/* RFC 3339 with nanoseconds, UTC ("Z"), zero time for 0 (§h.3). */
+void		mig_fmt_time(int64_t unix_ns, char *out, size_t outsz);
+
+/* Atlas's JSON report (§h.3) for a finished run. */
+int			mig_report_json(const mig_result *res, const mig_run_cfg *cfg,
+							const char *driver, mig_buf *out);
+
+/* Wall clock in Unix nanoseconds. */
+int64_t		mig_now_ns(void);
+
+#endif							/* MIG_DB_H */

@@ -1,0 +1,331 @@
+/*
+ * mem.c - the swappable allocator and mig_buf, the growable byte buffer.
+ *
+ * Knows nothing of PostgreSQL or SQLite.  Every allocation returns NULL on
+ * failure; nothing here aborts.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mig.h"
+
+static mig_allocator alloc = {malloc, realloc, free};
+
+void
+mig_set_allocator(const mig_allocator *a)
+{
+	if (a == NULL)
+	{
+		alloc.malloc_fn = malloc;
+		alloc.realloc_fn = realloc;
+		alloc.free_fn = free;
+	}
+	else
+		alloc = *a;
+}
+
+void *
+mig_alloc(size_t size)
+{
+	return alloc.malloc_fn(size ? size : 1);
+}
+
+void *
+mig_calloc(size_t n, size_t size)
+{
+	void	   *p;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	p = mig_alloc(n * size);
+	if (p)
+		memset(p, 0, (n * size) != 0 ? n * size : 1);
+	return p;
+}
+
+void *
+mig_realloc(void *ptr, size_t size)
+{
+	return alloc.realloc_fn(ptr, size ? size : 1);
+}
+
+void
+mig_free(void *ptr)
+{
+	if (ptr)
+		alloc.free_fn(ptr);
+}
+
+char *
+mig_strndup(const char *s, size_t n)
+{
+	char	   *p = mig_alloc(n + 1);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+mig_strdup(const char *s)
+{
+	return s ? mig_strndup(s, strlen(s)) : NULL;
+}
+
+/* ---------------------------------------------------------------- mig_buf */
+
+void
+mig_buf_init(mig_buf *b)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->oom = false;
+}
+
+void
+mig_buf_free(mig_buf *b)
+{
+	mig_free(b->data);
+	mig_buf_init(b);
+}
+
+void
+mig_buf_reset(mig_buf *b)
+{
+	b->len = 0;
+	b->oom = false;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int
+mig_buf_reserve(mig_buf *b, size_t extra)
+{
+	size_t		need;
+	size_t		cap;
+	char	   *p;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		goto oom;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return MIG_OK;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = mig_realloc(b->data, cap);
+	if (p == NULL)
+		goto oom;
+	b->data = p;
+	b->cap = cap;
+	return MIG_OK;
+oom:
+	b->oom = true;
+	return MIG_ENOMEM;
+}
+
+int
+mig_buf_append(mig_buf *b, const char *s, size_t n)
+{
+	if (mig_buf_reserve(b, n) != MIG_OK)
+		return MIG_ENOMEM;
+	if (n)
+		memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return MIG_OK;
+}
+
+int
+mig_buf_puts(mig_buf *b, const char *s)
+{
+	return mig_buf_append(b, s, strlen(s));
+}
+
+int
+mig_buf_putc(mig_buf *b, char c)
+{
+	return mig_buf_append(b, &c, 1);
+}
+
+int
+mig_buf_printf(mig_buf *b, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || mig_buf_reserve(b, (size_t) n) != MIG_OK)
+		return MIG_ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t) n;
+	return MIG_OK;
+}
+
+int
+mig_buf_json_str(mig_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		i,
+				run = 0;
+
+	if (mig_buf_reserve(b, n + 2) != MIG_OK)
+		return MIG_ENOMEM;
+	mig_buf_putc(b, '"');
+	for (i = 0; i < n; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+		char		esc[7];
+		const char *e = NULL;
+
+		switch (c)
+		{
+			case '"':
+				e = "\\\"";
+				break;
+			case '\\':
+				e = "\\\\";
+				break;
+			case '\n':
+				e = "\\n";
+				break;
+			case '\r':
+				e = "\\r";
+				break;
+			case '\t':
+				e = "\\t";
+				break;
+			default:
+				if (c < 0x20)
+				{
+					esc[0] = '\\';
+					esc[1] = 'u';
+					esc[2] = '0';
+					esc[3] = '0';
+					esc[4] = hex[c >> 4];
+					esc[5] = hex[c & 15];
+					esc[6] = '\0';
+					e = esc;
+				}
+		}
+		if (e)
+		{
+			if (mig_buf_append(b, s + i - run, run) || mig_buf_puts(b, e))
+				return MIG_ENOMEM;
+			run = 0;
+		}
+		else
+			run++;
+	}
+	if (mig_buf_append(b, s + n - run, run) || mig_buf_putc(b, '"'))
+		return MIG_ENOMEM;
+	return MIG_OK;
+}
+
+/* Length of a valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		len,
+				i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xE0) == 0xC0 && s[0] >= 0xC2)
+		len = 2;
+	else if ((s[0] & 0xF0) == 0xE0)
+		len = 3;
+	else if ((s[0] & 0xF8) == 0xF0 && s[0] <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
+int
+mig_buf_goquote(mig_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *) s;
+	size_t		i = 0;
+
+	if (mig_buf_reserve(b, n + 2) != MIG_OK || mig_buf_putc(b, '"'))
+		return MIG_ENOMEM;
+	while (i < n)
+	{
+		unsigned char c = u[i];
+		size_t		l;
+		char		esc[5];
+
+		if (c == '"' || c == '\\')
+		{
+			char		e[3] = {'\\', (char) c, 0};
+
+			mig_buf_puts(b, e);
+			i++;
+			continue;
+		}
+		if (c == '\n' || c == '\t' || c == '\r' || c == '\a' || c == '\b' ||
+			c == '\f' || c == '\v')
+		{
+			const char *e = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" :
+			c == '\a' ? "\\a" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : "\\v";
+
+			mig_buf_puts(b, e);
+			i++;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f)
+		{
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hex[c >> 4];
+			esc[3] = hex[c & 15];
+			esc[4] = 0;
+			mig_buf_puts(b, esc);
+			i++;
+			continue;
+		}
+		l = utf8_len(u + i, n - i);
+		if (l == 0)
+		{
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hex[c >> 4];
+			esc[3] = hex[c & 15];
+			esc[4] = 0;
+			mig_buf_puts(b, esc);
+			i++;
+			continue;
+		}
+		mig_buf_append(b, s + i, l);
+		i += l;
+	}
+	mig_buf_putc(b, '"');
+	return b->oom ? MIG_ENOMEM : MIG_OK;
+}
+
+char *
+mig_buf_steal(mig_buf *b)
+{
+	char	   *p = b->data;
+
+	if (p == NULL)
+		p = mig_strdup("");
+	mig_buf_init(b);
+	return p;
+}
