@@ -36,9 +36,9 @@ SQLITE_SO   := $(BUILD)/atlas_migrate.so
 
 # ---------------------------------------------------------------- PostgreSQL (PGXS)
 ifneq ($(PG_CONFIG),)
-PGXS_FILE := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 endif
-ifneq ($(wildcard $(PGXS_FILE)),)
+ifneq ($(wildcard $(PGXS)),)
 MODULE_big  = atlas_migrate
 OBJS        = $(patsubst %.c,%.o,$(CORE_SRCS) $(wildcard pg_ext/*.c))
 EXTENSION   = atlas_migrate
@@ -50,7 +50,7 @@ SHLIB_LINK  = $(DEP_LIBS)
 REGRESS     = $(patsubst tests/pg/sql/%.sql,%,$(sort $(wildcard tests/pg/sql/*.sql)))
 REGRESS_OPTS = --inputdir=tests/pg --outputdir=$(BUILD)/pg_regress
 EXTRA_CLEAN = $(BUILD)
-include $(PGXS_FILE)
+include $(PGXS)
 HAVE_PG := 1
 all: hosts
 else

@@ -20,6 +20,8 @@ typedef struct mig_db mig_db;
 struct mig_db {
 	const char *name;			/* "postgres" or "sqlite", for messages */
 	const char *driver;			/* Atlas's driver name: "postgres" / "sqlite3" */
+	const char *version;		/* host version ("15.4", "3.40.1") for the
+								 * cloud User-Agent (§6.11); may be NULL */
 	unsigned	lex_flags;		/* the dialect's scanner options (§d.1) */
 
 	/* Take / release the migration lock, polling up to timeout_ms (§g.8). */
@@ -99,6 +101,7 @@ typedef struct mig_run_cfg {
 	char	   *cloud_url;
 	char	   *cloud_project;
 	char	   *cloud_ca_file;
+	int64_t		cloud_timeout_ms;	/* whole cloud call incl. retries; 0 = 60 s */
 } mig_run_cfg;
 
 void		mig_run_cfg_free(mig_run_cfg *c);
@@ -110,6 +113,19 @@ void		mig_run_cfg_free(mig_run_cfg *c);
  */
 int			mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 						const mig_opts *opts, mig_run_cfg *out, mig_err *err);
+
+/* A URL with its password replaced by "xxxxx" (NULL on OOM). */
+char	   *mig_url_redact(const char *url);
+
+/* Percent-decoded query parameter of url; *out NULL when absent. */
+int			mig_url_query_param(const char *url, const char *key, char **out);
+
+/*
+ * Open and verify the run's migration directory (file:// relative to the
+ * process's working directory, or atlas://).  Nothing is applied from a
+ * directory that fails here.
+ */
+int			mig_source_load(const mig_run_cfg *cfg, mig_db *db, mig_dir *out, mig_err *err);
 
 /* ---------------------------------------------------------------- result */
 
@@ -176,6 +192,10 @@ void		mig_fmt_time(int64_t unix_ns, char *out, size_t outsz);
 /* Atlas's JSON report (§h.3) for a finished run. */
 int			mig_report_json(const mig_result *res, const mig_run_cfg *cfg,
 							const char *driver, mig_buf *out);
+
+/* Same, with extra members ("\"RunID\":5") appended inside the object. */
+int			mig_report_json_ex(const mig_result *res, const mig_run_cfg *cfg,
+							   const char *driver, const char *extra, mig_buf *out);
 
 /* Wall clock in Unix nanoseconds. */
 int64_t		mig_now_ns(void);

@@ -247,12 +247,24 @@ int			mig_dir_add(mig_dir *d, const char *name, const char *data, size_t len,
 						mig_err *err);
 
 /*
+ * mig_dir_add with an explicit name length, for names that may hold NUL
+ * bytes (tar/PAX).  Names containing '/', "..", NUL, or starting with '/'
+ * are rejected with MIG_EINVAL naming the entry (DESIGN §6.13).
+ */
+int			mig_dir_add_n(mig_dir *d, const char *name, size_t name_len,
+						  const char *data, size_t len, mig_err *err);
+
+/*
  * Sort files, derive version/description, directives (sum ignore,
  * checkpoint) and running hashes.  Call once after the last mig_dir_add.
  */
 int			mig_dir_finish(mig_dir *d, mig_err *err);
 
-/* Read a local directory (top-level *.sql and atlas.sum only, §a.1). */
+/*
+ * Read a local directory (top-level *.sql and atlas.sum only, §a.1) into d,
+ * which the caller has initialised, then mig_dir_finish it.  On error d is
+ * still freed with mig_dir_free.
+ */
 int			mig_dir_load_local(const char *path, mig_dir *d, mig_err *err);
 
 /* Serialise the computed sum (§b.1) into out. */
@@ -275,7 +287,10 @@ int			mig_file_txmode(const mig_file *f, mig_txmode *mode, mig_err *err);
 /* True if the file has a file directive with this name (e.g. "txtar"). */
 bool		mig_file_has_directive(const mig_file *f, const char *name);
 
-/* Split a version/name helpers (§a.3); results point into name or are copies. */
+/*
+ * Version and description of a file name (§a.3), as mig_alloc'd copies the
+ * caller frees with mig_free; MIG_ENOMEM leaves both NULL.
+ */
 int			mig_file_version_desc(const char *name, char **version, char **desc);
 
 /* ---------------------------------------------------------------- config (§i) */
@@ -404,6 +419,8 @@ typedef struct mig_revs {
 
 void		mig_rev_free(mig_rev *r);
 void		mig_revs_free(mig_revs *r);
+/* Deep copy src into dst (dst is overwritten, not freed). */
+int			mig_rev_copy(mig_rev *dst, const mig_rev *src);
 /* Append a deep copy of r. */
 int			mig_revs_push(mig_revs *rs, const mig_rev *r);
 

@@ -25,7 +25,7 @@ failures=()
 # run_suite NAME COMMAND...: run, keep its output, count its TAP lines.
 run_suite() {
 	local name=$1; shift
-	local log=$OUT/$name.log
+	local log=$OUT/${name//\//_}.log
 	local t0=$SECONDS
 	"$@" >"$log" 2>&1
 	local rc=$?

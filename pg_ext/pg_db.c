@@ -1,0 +1,950 @@
+/*
+ * pg_db.c - mig_db for PostgreSQL, used by the background worker.
+ *
+ * Statements run the way a client's simple-query message runs them: parsed
+ * with the server's own parser, one portal at a time, isTopLevel = true, so
+ * that CREATE INDEX CONCURRENTLY, VACUUM and ALTER SYSTEM work outside a
+ * transaction.  begin/commit/rollback are a real transaction block (what
+ * BEGIN/COMMIT from a client does), and exec() outside one autocommits.
+ * Each statement is parsed and planned in a memory context that is reset
+ * right after it (peer-bench.md "What dominates").  The revisions upsert is
+ * prepared once per run and reused.
+ *
+ * Every entry point catches PostgreSQL errors and returns them as MIG_EDB
+ * with the server's own message and SQLSTATE: nothing longjmps through the
+ * core.  After an error the transaction state is the one a client would see
+ * (an aborted block waits for rollback; autocommit is clean again).
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "parser/analyze.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "pg_ext.h"
+
+#define REV_TABLE "atlas_schema_revisions"
+#define DEFAULT_REV_SCHEMA "atlas_schema_revisions"
+
+/* Columns and types exactly as Atlas creates them (§f.2). */
+#define REV_TABLE_DDL \
+	"(\"version\" character varying NOT NULL, " \
+	"\"description\" character varying NOT NULL, " \
+	"\"type\" bigint NOT NULL DEFAULT 2, " \
+	"\"applied\" bigint NOT NULL DEFAULT 0, " \
+	"\"total\" bigint NOT NULL DEFAULT 0, " \
+	"\"executed_at\" timestamptz NOT NULL, " \
+	"\"execution_time\" bigint NOT NULL, " \
+	"\"error\" text NULL, " \
+	"\"error_stmt\" text NULL, " \
+	"\"hash\" character varying NOT NULL, " \
+	"\"partial_hashes\" jsonb NULL, " \
+	"\"operator_version\" character varying NOT NULL, " \
+	"PRIMARY KEY (\"version\"))"
+
+typedef void (*guarded_fn) (pg_db *db, void *arg);
+
+/* ---------------------------------------------------------------- errors */
+
+/*
+ * The PG_CATCH half of every entry point: record the error in err, get the
+ * transaction state back to what a client would see after an error, and
+ * leave the memory context sane.
+ */
+static int
+catch_error(pg_db *db, mig_err *err)
+{
+	ErrorData  *edata;
+
+	HOLD_INTERRUPTS();
+	disable_all_timeouts(false);
+	MemoryContextSwitchTo(db->keep_cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(db->keep_cxt);
+
+	if (db->stop && *db->stop && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	{
+		mig_err_set(err, MIG_EDB, "interrupted: the migration worker was asked to stop");
+		strlcpy(err->sqlstate, unpack_sql_state(ERRCODE_ADMIN_SHUTDOWN), sizeof(err->sqlstate));
+	}
+	else
+	{
+		mig_err_set(err, MIG_EDB, "%s", edata->message ? edata->message : "unknown error");
+		strlcpy(err->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(err->sqlstate));
+		if (edata->detail)
+			mig_err_detail(err, "%s", edata->detail);
+		if (edata->hint)
+			mig_err_hint(err, "%s", edata->hint);
+	}
+	FreeErrorData(edata);
+	debug_query_string = NULL;
+	RESUME_INTERRUPTS();
+	return MIG_EDB;
+}
+
+/* Run fn(db, arg), turning any ERROR into a MIG_EDB in err. */
+static int
+guarded(pg_db *db, guarded_fn fn, void *arg, mig_err *err)
+{
+	volatile int rc = MIG_OK;
+
+	MemoryContextSwitchTo(db->stmt_cxt);
+	PG_TRY();
+	{
+		fn(db, arg);
+	}
+	PG_CATCH();
+	{
+		rc = catch_error(db, err);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(db->keep_cxt);
+	MemoryContextReset(db->stmt_cxt);
+	return rc;
+}
+
+/* Start a command (and, outside a block, a transaction) with a snapshot. */
+static void
+cmd_start(pg_db *db)
+{
+	StartTransactionCommand();
+	MemoryContextSwitchTo(db->stmt_cxt);
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+cmd_end(pg_db *db)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(db->stmt_cxt);
+}
+
+static void
+set_schema(pg_db *db, const char *schema)
+{
+	const char *name = schema && schema[0] ? schema : DEFAULT_REV_SCHEMA;
+
+	if (db->schema && strcmp(db->schema, name) == 0)
+		return;
+	db->schema = MemoryContextStrdup(db->keep_cxt, name);
+	db->table = MemoryContextStrdup(db->keep_cxt, quote_qualified_identifier(name, REV_TABLE));
+	if (db->upsert_plan)
+	{
+		SPI_freeplan((SPIPlanPtr) db->upsert_plan);
+		db->upsert_plan = NULL;
+	}
+}
+
+/* Does the revisions table exist (in the current transaction)? */
+static bool
+rev_table_exists(const char *schema)
+{
+	Oid			nsp = get_namespace_oid(schema, true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(REV_TABLE, nsp));
+}
+
+/* ---------------------------------------------------------------- statements */
+
+/* COMMIT / ROLLBACK / PREPARE: allowed in an aborted block (postgres.c). */
+static bool
+is_exit_stmt(Node *stmt)
+{
+	TransactionStmt *t;
+
+	if (!IsA(stmt, TransactionStmt))
+		return false;
+	t = (TransactionStmt *) stmt;
+	return t->kind == TRANS_STMT_COMMIT || t->kind == TRANS_STMT_PREPARE ||
+		t->kind == TRANS_STMT_ROLLBACK || t->kind == TRANS_STMT_ROLLBACK_TO;
+}
+
+/* Transaction control that would end the file's own transaction. */
+static bool
+ends_transaction(Node *stmt)
+{
+	TransactionStmt *t;
+
+	if (!IsA(stmt, TransactionStmt))
+		return false;
+	t = (TransactionStmt *) stmt;
+	return t->kind != TRANS_STMT_SAVEPOINT && t->kind != TRANS_STMT_RELEASE &&
+		t->kind != TRANS_STMT_ROLLBACK_TO;
+}
+
+typedef struct exec_arg
+{
+	const char *sql;
+	size_t		len;
+} exec_arg;
+
+/*
+ * One migration statement's text, which may hold several SQL commands, run
+ * like a simple-query message: an implicit transaction block around several
+ * commands, transaction-control commands end the current command.
+ */
+static void
+exec_text(pg_db *db, void *p)
+{
+	exec_arg   *a = p;
+	char	   *sql = pnstrdup(a->sql, a->len);
+	List	   *trees;
+	ListCell   *lc;
+	bool		several;
+	bool		started = false;
+
+	/* a NUL byte or a bad sequence is an error, as for a client's query */
+	if (strlen(sql) != a->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("invalid byte sequence for encoding \"%s\": 0x00",
+						GetDatabaseEncodingName())));
+	(void) pg_verify_mbstr(GetDatabaseEncoding(), sql, (int) a->len, false);
+
+	SetCurrentStatementStartTimestamp();
+	debug_query_string = sql;
+	pgstat_report_activity(STATE_RUNNING, sql);
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+
+	StartTransactionCommand();
+	started = true;
+	MemoryContextSwitchTo(db->stmt_cxt);
+	trees = pg_parse_query(sql);
+	several = list_length(trees) > 1;
+
+	foreach(lc, trees)
+	{
+		RawStmt    *raw = lfirst_node(RawStmt, lc);
+		bool		last = lnext(trees, lc) == NULL;
+		bool		snap = false;
+		List	   *queries;
+		List	   *plans;
+		Portal		portal;
+		DestReceiver *dest;
+		QueryCompletion qc;
+
+		if (db->in_block && ends_transaction(raw->stmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("transaction control statements cannot run in a migration file that runs in a transaction"),
+					 errhint("Add \"-- atlas:txmode none\" at the top of the file to run its statements as written.")));
+		if (!started)
+		{
+			StartTransactionCommand();
+			started = true;
+			MemoryContextSwitchTo(db->stmt_cxt);
+		}
+		if (several)
+			BeginImplicitTransactionBlock();
+		CHECK_FOR_INTERRUPTS();
+		if (IsAbortedTransactionBlockState() && !is_exit_stmt(raw->stmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_IN_FAILED_SQL_TRANSACTION),
+					 errmsg("current transaction is aborted, commands ignored until end of transaction block")));
+
+		if (analyze_requires_snapshot(raw))
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			snap = true;
+		}
+		queries = pg_analyze_and_rewrite_fixedparams(raw, sql, NULL, 0, NULL);
+		plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+		if (snap)
+			PopActiveSnapshot();
+		CHECK_FOR_INTERRUPTS();
+
+		/* a named portal: the unnamed one may belong to someone else */
+		portal = CreatePortal("atlas_migrate", true, true);
+		portal->visible = false;
+		PortalDefineQuery(portal, NULL, sql, CreateCommandTag(raw->stmt), plans, NULL);
+		PortalStart(portal, NULL, 0, InvalidSnapshot);
+		dest = CreateDestReceiver(DestNone);
+		(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+		dest->rDestroy(dest);
+		PortalDrop(portal, false);
+		MemoryContextSwitchTo(db->stmt_cxt);
+
+		if (last)
+		{
+			if (several)
+				EndImplicitTransactionBlock();
+			CommitTransactionCommand();
+			started = false;
+		}
+		else if (IsA(raw->stmt, TransactionStmt))
+		{
+			CommitTransactionCommand();
+			started = false;
+		}
+		else
+			CommandCounterIncrement();
+		MemoryContextSwitchTo(db->stmt_cxt);
+	}
+	if (started)				/* comment-only text: nothing to run (§k.6) */
+		CommitTransactionCommand();
+
+	if (StatementTimeout > 0)
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	debug_query_string = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static int
+pg_db_exec(mig_db *mdb, const char *sql, size_t len, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	exec_arg	a = {sql, len};
+
+	return guarded(db, exec_text, &a, err);
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+static void
+begin_block(pg_db *db, void *arg)
+{
+	StartTransactionCommand();
+	BeginTransactionBlock();
+	CommitTransactionCommand();
+}
+
+static int
+pg_db_begin(mig_db *mdb, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	int			rc = guarded(db, begin_block, NULL, err);
+
+	if (rc == MIG_OK)
+		db->in_block = true;
+	return rc;
+}
+
+static void
+commit_block(pg_db *db, void *arg)
+{
+	bool	   *committed = arg;
+
+	StartTransactionCommand();
+	*committed = EndTransactionBlock(false);
+	CommitTransactionCommand();
+}
+
+static int
+pg_db_commit(mig_db *mdb, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	bool		committed = false;
+	int			rc;
+
+	rc = guarded(db, commit_block, &committed, err);
+	db->in_block = false;
+	if (rc == MIG_OK && !committed)
+	{
+		rc = mig_err_set(err, MIG_EDB, "current transaction was aborted and has been rolled back");
+		strlcpy(err->sqlstate, "25P02", sizeof(err->sqlstate));
+	}
+	return rc;
+}
+
+static void
+rollback_block(pg_db *db, void *arg)
+{
+	AbortOutOfAnyTransaction();
+}
+
+static int
+pg_db_rollback(mig_db *mdb, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	int			rc = guarded(db, rollback_block, NULL, err);
+
+	db->in_block = false;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- lock (§g.8) */
+
+static void
+try_lock(pg_db *db, void *arg)
+{
+	bool	   *got = arg;
+
+	StartTransactionCommand();
+	*got = DatumGetBool(DirectFunctionCall1(pg_try_advisory_lock_int8,
+											Int64GetDatum(PG_ATLAS_LOCK_KEY)));
+	CommitTransactionCommand();
+}
+
+static int
+pg_db_interrupted(mig_db *mdb)
+{
+	pg_db	   *db = (pg_db *) mdb;
+
+	return (db->stop && *db->stop) || QueryCancelPending || ProcDiePending;
+}
+
+/*
+ * Atlas's polling loop: try, then wait 25 ms plus up to 25 ms of jitter,
+ * doubling up to 1 s, until the timeout has passed (timeout 0: one try).
+ * Polling instead of blocking keeps CREATE INDEX CONCURRENTLY elsewhere
+ * from deadlocking unseen.
+ */
+static int
+pg_db_lock(mig_db *mdb, int64_t timeout_ms, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	int64_t		start = mig_now_ns();
+	long		base = 25;
+
+	for (;;)
+	{
+		bool		got = false;
+		int64_t		elapsed;
+		long		wait;
+		int			rc;
+
+		if ((rc = guarded(db, try_lock, &got, err)) != MIG_OK)
+			return rc;
+		if (got)
+		{
+			db->locked = true;
+			return MIG_OK;
+		}
+		elapsed = (mig_now_ns() - start) / 1000000;
+		if (elapsed >= timeout_ms)
+		{
+			mig_err_set(err, MIG_ELOCKED, "sql/schema: lock is held by other session");
+			mig_err_detail(err, "Another session holds Atlas's advisory lock %lld (pg_locks: locktype advisory, classid 0, objid %lld, objsubid 1).",
+							(long long) PG_ATLAS_LOCK_KEY, (long long) PG_ATLAS_LOCK_KEY);
+			mig_err_hint(err, "Wait for the other migration to finish, or raise lock_timeout.");
+			return MIG_ELOCKED;
+		}
+		wait = base + (long) (random() % 26);
+		if (wait > timeout_ms - elapsed)
+			wait = (long) (timeout_ms - elapsed) + 1;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (pg_db_interrupted(mdb))
+			return mig_err_set(err, MIG_EINTR, "interrupted while waiting for the migration lock");
+		base = base * 2 > 1000 ? 1000 : base * 2;
+	}
+}
+
+static void
+do_unlock(pg_db *db, void *arg)
+{
+	bool	   *released = arg;
+
+	/* a txmode-none file may have left a block open: a closed session would end it */
+	if (IsTransactionOrTransactionBlock())
+		AbortOutOfAnyTransaction();
+	db->in_block = false;
+	StartTransactionCommand();
+	*released = DatumGetBool(DirectFunctionCall1(pg_advisory_unlock_int8,
+												 Int64GetDatum(PG_ATLAS_LOCK_KEY)));
+	CommitTransactionCommand();
+}
+
+static int
+pg_db_unlock(mig_db *mdb, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	bool		released = false;
+	int			rc;
+
+	if (!db->locked)
+		return MIG_OK;
+	if ((rc = guarded(db, do_unlock, &released, err)) != MIG_OK)
+		return rc;
+	db->locked = false;
+	if (!released)
+		return mig_err_set(err, MIG_EDB, "sql/postgres: failed releasing lock %lld",
+						   (long long) PG_ATLAS_LOCK_KEY);
+	return MIG_OK;
+}
+
+/* ---------------------------------------------------------------- revisions table */
+
+static void
+init_table(pg_db *db, void *arg)
+{
+	Oid			nsp;
+
+	cmd_start(db);
+	nsp = get_namespace_oid(db->schema, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (!OidIsValid(nsp))
+	{
+		/* Atlas: CREATE SCHEMA "<name>" when missing (§f.1) */
+		if (SPI_execute(psprintf("CREATE SCHEMA %s", quote_identifier(db->schema)), false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "creating schema %s failed", db->schema);
+		CommandCounterIncrement();
+		nsp = get_namespace_oid(db->schema, false);
+	}
+	if (!OidIsValid(get_relname_relid(REV_TABLE, nsp)))
+	{
+		if (SPI_execute(psprintf("CREATE TABLE %s " REV_TABLE_DDL, db->table), false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "creating table %s failed", db->table);
+	}
+	SPI_finish();
+	cmd_end(db);
+}
+
+static int
+pg_db_init_revisions(mig_db *mdb, const char *schema, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+
+	set_schema(db, schema);
+	return guarded(db, init_table, NULL, err);
+}
+
+/* TimestampTz (µs since 2000-01-01) to Unix nanoseconds. */
+static int64_t
+ts_to_unix_ns(TimestampTz ts)
+{
+	return ((int64_t) ts + (int64_t) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) * 1000;
+}
+
+static TimestampTz
+unix_ns_to_ts(int64_t ns)
+{
+	return (TimestampTz) (ns / 1000 - (int64_t) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+}
+
+static char *
+col_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *s = SPI_getvalue(tup, desc, col);
+
+	return s ? s : pstrdup("");
+}
+
+static int64
+col_int8(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * Read every revision but the identifier row, bytewise by version (§f.6),
+ * in the current transaction; a missing table reads as none.
+ */
+static void
+read_revs(const char *schema, mig_revs *out)
+{
+	char	   *sql;
+	uint64		i;
+
+	if (!rev_table_exists(schema))
+		return;
+	sql = psprintf("SELECT version, description, type, applied, total, executed_at, "
+				   "execution_time, error, error_stmt, hash, partial_hashes::text, operator_version "
+				   "FROM %s WHERE version OPERATOR(pg_catalog.<>) '" MIG_CLOUD_IDENTIFIER "' "
+				   "ORDER BY version COLLATE \"C\"",
+				   quote_qualified_identifier(schema, REV_TABLE));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading %s failed", schema);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		mig_rev		r;
+		bool		isnull;
+		Datum		d;
+		char	   *ph;
+
+		memset(&r, 0, sizeof(r));
+		r.version = col_text(tup, desc, 1);
+		r.description = col_text(tup, desc, 2);
+		r.type = col_int8(tup, desc, 3);
+		r.applied = col_int8(tup, desc, 4);
+		r.total = col_int8(tup, desc, 5);
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		r.executed_at_ns = isnull ? 0 : ts_to_unix_ns(DatumGetTimestampTz(d));
+		r.execution_time = col_int8(tup, desc, 7);
+		r.error = col_text(tup, desc, 8);
+		r.error_stmt = col_text(tup, desc, 9);
+		r.hash = col_text(tup, desc, 10);
+		ph = SPI_getvalue(tup, desc, 11);
+		r.partial_hashes = ph && ph[0] ? ph : (char *) "null";
+		r.operator_version = col_text(tup, desc, 12);
+		if (mig_revs_push(out, &r) != MIG_OK)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	SPI_finish();
+}
+
+typedef struct read_arg
+{
+	mig_revs   *out;
+} read_arg;
+
+static void
+read_table(pg_db *db, void *p)
+{
+	read_arg   *a = p;
+
+	cmd_start(db);
+	read_revs(db->schema, a->out);
+	cmd_end(db);
+}
+
+static int
+pg_db_read_revisions(mig_db *mdb, const char *schema, mig_revs *out, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	read_arg	a = {out};
+	int			rc;
+
+	set_schema(db, schema);
+	rc = guarded(db, read_table, &a, err);
+	if (rc != MIG_OK)
+		mig_revs_free(out);
+	return rc;
+}
+
+void
+pg_db_read_revisions_here(const char *schema, mig_revs *out)
+{
+	PG_TRY();
+	{
+		read_revs(schema && schema[0] ? schema : DEFAULT_REV_SCHEMA, out);
+	}
+	PG_CATCH();
+	{
+		mig_revs_free(out);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* The upsert of §f.4: keep version, description and executed_at. */
+static void
+write_rev(pg_db *db, void *p)
+{
+	const mig_rev *r = p;
+	Datum		v[12];
+	char		nulls[12];
+	int			rc;
+
+	cmd_start(db);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (db->upsert_plan == NULL)
+	{
+		Oid			types[12] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID,
+		INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = psprintf("INSERT INTO %s AS r (version, description, type, applied, total, executed_at, "
+					   "execution_time, error, error_stmt, hash, partial_hashes, operator_version) "
+					   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::pg_catalog.jsonb, $12) "
+					   "ON CONFLICT (version) DO UPDATE SET type = excluded.type, "
+					   "applied = excluded.applied, total = excluded.total, "
+					   "execution_time = excluded.execution_time, error = excluded.error, "
+					   "error_stmt = excluded.error_stmt, hash = excluded.hash, "
+					   "partial_hashes = excluded.partial_hashes, "
+					   "operator_version = excluded.operator_version",
+					   db->table);
+		plan = SPI_prepare(sql, 12, types);
+		if (plan == NULL)
+			elog(ERROR, "preparing the revisions upsert failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "keeping the revisions upsert failed");
+		db->upsert_plan = plan;
+	}
+	memset(nulls, ' ', sizeof(nulls));
+	v[0] = CStringGetTextDatum(r->version ? r->version : "");
+	v[1] = CStringGetTextDatum(r->description ? r->description : "");
+	v[2] = Int64GetDatum(r->type);
+	v[3] = Int64GetDatum(r->applied);
+	v[4] = Int64GetDatum(r->total);
+	v[5] = r->executed_at_ns > 0 ? TimestampTzGetDatum(unix_ns_to_ts(r->executed_at_ns))
+		: TimestampTzGetDatum(GetCurrentTimestamp());
+	v[6] = Int64GetDatum(r->execution_time);
+	v[7] = CStringGetTextDatum(r->error ? r->error : "");
+	v[8] = CStringGetTextDatum(r->error_stmt ? r->error_stmt : "");
+	v[9] = CStringGetTextDatum(r->hash ? r->hash : "");
+	v[10] = CStringGetTextDatum(r->partial_hashes && r->partial_hashes[0] ? r->partial_hashes : "null");
+	v[11] = CStringGetTextDatum(r->operator_version ? r->operator_version : MIG_OPERATOR_VERSION);
+	rc = SPI_execute_plan((SPIPlanPtr) db->upsert_plan, v, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "writing revision %s failed: %s", r->version, SPI_result_code_string(rc));
+	SPI_finish();
+	cmd_end(db);
+}
+
+static int
+pg_db_write_revision(mig_db *mdb, const mig_rev *rev, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+
+	if (db->table == NULL)
+		set_schema(db, NULL);
+	return guarded(db, write_rev, (void *) rev, err);
+}
+
+/* ---------------------------------------------------------------- clean check (§g.3) */
+
+typedef struct clean_arg
+{
+	bool		clean;
+	char	   *reason;
+	size_t		reasonsz;
+} clean_arg;
+
+/* Tables that count: ordinary and partitioned, not members of an extension (§k.19). */
+#define USER_TABLE_FILTER \
+	"c.relkind IN ('r', 'p') AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d " \
+	"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')"
+
+static void
+check_clean(pg_db *db, void *p)
+{
+	clean_arg  *a = p;
+	const char *url_schema = db->cfg ? db->cfg->db_schema : NULL;
+	const char *rev_schema = db->schema ? db->schema : DEFAULT_REV_SCHEMA;
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+	uint64		i;
+
+	a->clean = true;
+	cmd_start(db);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (url_schema && url_schema[0])
+	{
+		/* bound to a schema: no tables, or only the revisions table kept there */
+		vals[0] = CStringGetTextDatum(url_schema);
+		if (SPI_execute_with_args("SELECT c.relname::text FROM pg_catalog.pg_class c "
+								  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+								  "WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND " USER_TABLE_FILTER
+								  " ORDER BY c.relname COLLATE \"C\"",
+								  1, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "clean check failed");
+		for (i = 0; i < SPI_processed && a->clean; i++)
+		{
+			char	   *t = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			if (strcmp(t, REV_TABLE) == 0 && strcmp(rev_schema, url_schema) == 0)
+				continue;
+			a->clean = false;
+			snprintf(a->reason, a->reasonsz, "found table \"%s\" in schema \"%s\"", t, url_schema);
+		}
+	}
+	else
+	{
+		if (SPI_execute("SELECT n.nspname::text, "
+						"(SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
+						USER_TABLE_FILTER "), "
+						"(SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
+						USER_TABLE_FILTER " ORDER BY c.relname COLLATE \"C\" LIMIT 1) "
+						"FROM pg_catalog.pg_namespace n "
+						"WHERE n.nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast', 'crdb_internal', 'pg_extension') "
+						"AND n.nspname NOT LIKE 'pg\\_%temp\\_%' "
+						"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+						"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass "
+						"AND d.objid OPERATOR(pg_catalog.=) n.oid AND d.deptype OPERATOR(pg_catalog.=) 'e') "
+						"ORDER BY n.nspname COLLATE \"C\"", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "clean check failed");
+		for (i = 0; i < SPI_processed && a->clean; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			char	   *s = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+			int64		n = col_int8(tup, SPI_tuptable->tupdesc, 2);
+			char	   *t = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+
+			if (n == 0)
+			{
+				if (strcmp(s, "public") != 0)
+				{
+					a->clean = false;
+					snprintf(a->reason, a->reasonsz, "found schema \"%s\"", s);
+				}
+			}
+			else if (strcmp(s, rev_schema) != 0)
+			{
+				a->clean = false;
+				snprintf(a->reason, a->reasonsz, "found schema \"%s\"", s);
+			}
+			else if (n > 1)
+			{
+				a->clean = false;
+				snprintf(a->reason, a->reasonsz, "found %lld tables in schema \"%s\"", (long long) n, s);
+			}
+			else if (t && strcmp(t, REV_TABLE) != 0)
+			{
+				a->clean = false;
+				snprintf(a->reason, a->reasonsz, "found table \"%s\" in schema \"%s\"", t, s);
+			}
+		}
+	}
+	SPI_finish();
+	cmd_end(db);
+}
+
+static int
+pg_db_check_clean(mig_db *mdb, bool *clean, char *reason, size_t reasonsz, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	clean_arg	a = {true, reason, reasonsz};
+	int			rc;
+
+	if (reasonsz > 0)
+		reason[0] = '\0';
+	rc = guarded(db, check_clean, &a, err);
+	*clean = a.clean;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- identifier row (§f.5) */
+
+static void
+target_id(pg_db *db, void *p)
+{
+	char	   *out = p;
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+	char	   *id;
+
+	cmd_start(db);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	vals[0] = CStringGetTextDatum(MIG_OPERATOR_VERSION);
+	if (SPI_execute_with_args(psprintf("INSERT INTO %s (version, description, type, applied, total, "
+									   "executed_at, execution_time, hash, operator_version) "
+									   "VALUES ('" MIG_CLOUD_IDENTIFIER "', pg_catalog.gen_random_uuid()::text, "
+									   "2, 0, 0, pg_catalog.now(), 0, '', $1) ON CONFLICT (version) DO NOTHING",
+									   db->table),
+							  1, types, vals, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "writing the revision-table identifier failed");
+	if (SPI_execute(psprintf("SELECT description FROM %s WHERE version OPERATOR(pg_catalog.=) '"
+							 MIG_CLOUD_IDENTIFIER "'", db->table), false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reading the revision-table identifier failed");
+	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (id == NULL || strlen(id) != 36)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("revision-table identifier \"%s\" is not a UUID", id ? id : "")));
+	memcpy(out, id, 37);
+	SPI_finish();
+	cmd_end(db);
+}
+
+static int
+pg_db_target_id(mig_db *mdb, char out[37], mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+
+	out[0] = '\0';
+	if (db->table == NULL)
+		set_schema(db, NULL);
+	return guarded(db, target_id, out, err);
+}
+
+/* ---------------------------------------------------------------- log */
+
+/* One log entry: a NOTICE, which the worker's shm_mq carries to the caller. */
+static void
+pg_db_log(mig_db *mdb, const char *text, size_t len)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	MemoryContext cxt = CurrentMemoryContext;
+	uint32		holdoff = InterruptHoldoffCount;
+
+	/* a cancel must not longjmp out of the send; the next statement sees it */
+	HOLD_INTERRUPTS();
+	PG_TRY();
+	{
+		ereport(NOTICE, (errmsg_internal("%.*s", (int) len, text)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(db->keep_cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	/* an ERROR reset the count; restore it rather than going below zero */
+	InterruptHoldoffCount = holdoff;
+	MemoryContextSwitchTo(cxt);
+}
+
+/* ---------------------------------------------------------------- setup */
+
+void
+pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t *stop)
+{
+	memset(db, 0, sizeof(*db));
+	db->base.name = "postgres";
+	db->base.driver = "postgres";
+	db->base.version = PG_VERSION;
+	db->base.lex_flags = MIG_LEX_POSTGRES;
+	db->base.lock = pg_db_lock;
+	db->base.unlock = pg_db_unlock;
+	db->base.init_revisions = pg_db_init_revisions;
+	db->base.read_revisions = pg_db_read_revisions;
+	db->base.write_revision = pg_db_write_revision;
+	db->base.check_clean = pg_db_check_clean;
+	db->base.target_id = pg_db_target_id;
+	db->base.begin = pg_db_begin;
+	db->base.commit = pg_db_commit;
+	db->base.rollback = pg_db_rollback;
+	db->base.exec = pg_db_exec;
+	db->base.interrupted = pg_db_interrupted;
+	db->base.log = pg_db_log;
+	db->cfg = cfg;
+	db->job = job;
+	db->stop = stop;
+	db->keep_cxt = AllocSetContextCreate(TopMemoryContext, "atlas_migrate adapter",
+										 ALLOCSET_DEFAULT_SIZES);
+	db->stmt_cxt = AllocSetContextCreate(db->keep_cxt, "atlas_migrate statement",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+void
+pg_db_free(pg_db *db)
+{
+	/* a kept plan is freed with the process; the worker ends right after */
+	db->upsert_plan = NULL;
+	if (db->keep_cxt)
+		MemoryContextDelete(db->keep_cxt);
+	db->keep_cxt = db->stmt_cxt = NULL;
+	db->schema = db->table = NULL;
+}

@@ -1,0 +1,725 @@
+/*
+ * pg_funcs.c - the SQL-callable functions, caller side.
+ *
+ * atlas_migrate_apply() checks its input (config, env, options, directory
+ * access) here, before anything touches the database, then puts the job
+ * into a DSM segment, starts a background worker (pg_worker.c), relays the
+ * worker's notices while it runs and returns its report or raises its
+ * error after the work is committed.  While waiting it watches for the
+ * self-block of DESIGN §2: the worker waiting on a lock or snapshot that
+ * this session holds.  Outside a transaction block it then stops waiting
+ * and leaves the worker running (it proceeds once this statement ends);
+ * inside one it raises an error and the worker stops.
+ *
+ * atlas_migrate_status() and atlas_split() run in the calling backend.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "libpq/pqmq.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/wait_event.h"
+
+#include "pg_ext.h"
+#include "plan.h"
+
+PG_FUNCTION_INFO_V1(atlas_config_set);
+PG_FUNCTION_INFO_V1(atlas_migrate_apply);
+PG_FUNCTION_INFO_V1(atlas_migrate_status);
+PG_FUNCTION_INFO_V1(atlas_split);
+
+/* How often the caller checks pg_blocking_pids() of its worker. */
+#define SELF_BLOCK_CHECK_MS 250
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Raise a core error after freeing what the caller passes (copy first). */
+static void
+raise_core(const mig_err *err)
+{
+	mig_err		copy = *err;
+
+	pg_error_raise(ERROR, &copy, NULL, NULL);
+}
+
+/* file:// needs pg_read_server_files (or superuser), as pg_read_file does. */
+static void
+check_dir_access(const char *dir_url, const char *redacted)
+{
+	if (strncmp(dir_url, "file://", 7) != 0)
+		return;
+	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to read migration directory \"%s\"", redacted),
+			 errdetail("Only roles with privileges of the \"pg_read_server_files\" role may read file:// directories on the database server."),
+			 errhint("Grant pg_read_server_files to the role, or use an atlas:// directory.")));
+}
+
+/* ---------------------------------------------------------------- atlas_config_set */
+
+Datum
+atlas_config_set(PG_FUNCTION_ARGS)
+{
+	char	   *hcl = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	mig_config *cfg = NULL;
+	mig_err		err;
+
+	mig_err_clear(&err);
+	if (mig_hcl_parse(hcl, strlen(hcl), &cfg, &err) != MIG_OK)
+		raise_core(&err);
+	mig_hcl_free(cfg);
+	pg_store_config_set(hcl);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------- apply: input */
+
+/* Append ,"key":"value" (JSON-escaped). */
+static void
+json_str(StringInfo b, const char *key, const char *val)
+{
+	appendStringInfo(b, "%s\"%s\":", b->len > 1 ? "," : "", key);
+	escape_json(b, val);
+}
+
+/*
+ * The call's options as the JSON object opts.c reads (the SQLite host's
+ * argument), so both hosts share one parser and one set of messages.
+ */
+static char *
+options_json(FunctionCallInfo fcinfo)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	if (!PG_ARGISNULL(1))
+		appendStringInfo(&b, "%s\"amount\":%d", b.len > 1 ? "," : "", PG_GETARG_INT32(1));
+	if (!PG_ARGISNULL(2))
+		json_str(&b, "to_version", text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	if (!PG_ARGISNULL(3))
+		appendStringInfo(&b, "%s\"dry_run\":%s", b.len > 1 ? "," : "", PG_GETARG_BOOL(3) ? "true" : "false");
+	if (!PG_ARGISNULL(4))
+		json_str(&b, "baseline", text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	if (!PG_ARGISNULL(5))
+		appendStringInfo(&b, "%s\"allow_dirty\":%s", b.len > 1 ? "," : "", PG_GETARG_BOOL(5) ? "true" : "false");
+	if (!PG_ARGISNULL(6))
+		json_str(&b, "tx_mode", text_to_cstring(PG_GETARG_TEXT_PP(6)));
+	if (!PG_ARGISNULL(7))
+		json_str(&b, "exec_order", text_to_cstring(PG_GETARG_TEXT_PP(7)));
+	if (!PG_ARGISNULL(8))
+		json_str(&b, "lock_timeout", text_to_cstring(PG_GETARG_TEXT_PP(8)));
+	if (!PG_ARGISNULL(9))
+	{
+		Jsonb	   *vars = PG_GETARG_JSONB_P(9);
+
+		if (!JB_ROOT_IS_OBJECT(vars))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("vars must be a JSON object of variable values"),
+					 errhint("For example: vars => '{\"token\": \"...\", \"tenants\": [\"a\", \"b\"]}'")));
+		appendStringInfo(&b, "%s\"vars\":%s", b.len > 1 ? "," : "",
+						 JsonbToCString(NULL, &vars->root, VARSIZE(vars)));
+	}
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+/*
+ * Resolve config + env + options the way the worker will, so that every
+ * input error is raised here; returns the directory URL checks need.
+ */
+static void
+check_input(const char *hcl, const char *env, const char *opts_json, char **dir_url,
+			char **redacted)
+{
+	mig_opts	o;
+	mig_run_cfg cfg;
+	mig_err		err;
+	int			rc;
+
+	mig_opts_init(&o);
+	mig_err_clear(&err);
+	memset(&cfg, 0, sizeof(cfg));
+	rc = mig_opts_parse_json(opts_json, strlen(opts_json), &o, &err);
+	if (rc == MIG_OK)
+		rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, &cfg, &err);
+	if (rc == MIG_OK)
+	{
+		*dir_url = pstrdup(cfg.dir_url);
+		*redacted = pstrdup(cfg.dir_url_redacted);
+	}
+	mig_run_cfg_free(&cfg);
+	mig_opts_free(&o);
+	if (rc != MIG_OK)
+		raise_core(&err);
+}
+
+static void
+check_caller(bool dry_run)
+{
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot run atlas_migrate_apply() within a security-restricted operation")));
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot apply migrations during recovery"),
+				 errhint("Run atlas_migrate_apply() on the primary server.")));
+	if (!dry_run)
+		PreventCommandIfReadOnly("atlas_migrate_apply()");
+}
+
+/* ---------------------------------------------------------------- apply: the worker */
+
+/* The caller's side of one job. */
+typedef struct job_state
+{
+	dsm_segment *seg;
+	shm_mq_handle *mqh;
+	BackgroundWorkerHandle *handle; /* in TopMemoryContext */
+	pg_job	   *job;
+	pid_t		pid;			/* 0 until known */
+	int64		run_id;			/* 0 until the worker sent it */
+	bool		have_result;
+	mig_err		err;			/* the worker's result */
+	char	   *report;			/* its JSON report */
+} job_state;
+
+/*
+ * on_dsm_detach: the caller is going away (error, cancel, termination,
+ * exit) while the worker may still run: ask it to stop.  Cancelled before a
+ * deliberate detach (the worker then goes on alone).
+ */
+static void
+terminate_worker(dsm_segment *seg, Datum arg)
+{
+	BackgroundWorkerHandle *handle = (BackgroundWorkerHandle *) DatumGetPointer(arg);
+
+	TerminateBackgroundWorker(handle);
+	pfree(handle);
+}
+
+/* Put the job into a new DSM segment and start its worker. */
+static void
+start_job(job_state *js, const char *hcl, const char *env, const char *opts_json, bool dry_run)
+{
+	shm_toc_estimator e;
+	Size		size,
+				guc_len = EstimateGUCStateSpace(),
+				lib_len = EstimateLibraryStateSpace(),
+				hcl_len = strlen(hcl) + 1,
+				env_len = strlen(env) + 1,
+				opts_len = strlen(opts_json) + 1;
+	shm_toc    *toc;
+	pg_job	   *job;
+	char	   *p;
+	shm_mq	   *mq;
+	BackgroundWorker w;
+	BackgroundWorkerHandle *handle;
+	MemoryContext old;
+	bool		ok;
+
+	shm_toc_initialize_estimator(&e);
+	shm_toc_estimate_chunk(&e, sizeof(pg_job));
+	shm_toc_estimate_chunk(&e, hcl_len);
+	shm_toc_estimate_chunk(&e, env_len);
+	shm_toc_estimate_chunk(&e, opts_len);
+	shm_toc_estimate_chunk(&e, guc_len);
+	shm_toc_estimate_chunk(&e, lib_len);
+	shm_toc_estimate_chunk(&e, PG_EXT_MQ_SIZE);
+	shm_toc_estimate_keys(&e, 7);
+	size = shm_toc_estimate(&e);
+
+	js->seg = dsm_create(size, 0);
+	toc = shm_toc_create(PG_EXT_MAGIC, dsm_segment_address(js->seg), size);
+
+	job = shm_toc_allocate(toc, sizeof(pg_job));
+	memset(job, 0, sizeof(*job));
+	job->database_id = MyDatabaseId;
+	job->authenticated_user_id = GetAuthenticatedUserId();
+	job->outer_user_id = GetCurrentRoleId();
+	job->is_superuser = session_auth_is_superuser;
+	GetUserIdAndSecContext(&job->current_user_id, &job->sec_context);
+	job->caller_pid = MyProcPid;
+	job->dry_run = dry_run;
+	pg_atomic_init_u64(&job->run_id, 0);
+	pg_atomic_init_u32(&job->stop_reason, PG_STOP_NONE);
+	shm_toc_insert(toc, PG_KEY_JOB, job);
+	js->job = job;
+
+	p = shm_toc_allocate(toc, hcl_len);
+	memcpy(p, hcl, hcl_len);
+	shm_toc_insert(toc, PG_KEY_HCL, p);
+	p = shm_toc_allocate(toc, env_len);
+	memcpy(p, env, env_len);
+	shm_toc_insert(toc, PG_KEY_ENV, p);
+	p = shm_toc_allocate(toc, opts_len);
+	memcpy(p, opts_json, opts_len);
+	shm_toc_insert(toc, PG_KEY_OPTS, p);
+	p = shm_toc_allocate(toc, guc_len);
+	SerializeGUCState(guc_len, p);
+	shm_toc_insert(toc, PG_KEY_GUC, p);
+	p = shm_toc_allocate(toc, lib_len);
+	SerializeLibraryState(lib_len, p);
+	shm_toc_insert(toc, PG_KEY_LIBS, p);
+
+	mq = shm_mq_create(shm_toc_allocate(toc, PG_EXT_MQ_SIZE), PG_EXT_MQ_SIZE);
+	shm_toc_insert(toc, PG_KEY_MQ, mq);
+	shm_mq_set_receiver(mq, MyProc);
+	js->mqh = shm_mq_attach(mq, js->seg, NULL);
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "atlas_migrate");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "atlas_migrate_worker_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "atlas_migrate worker for PID %d", MyProcPid);
+	snprintf(w.bgw_type, BGW_MAXLEN, PG_WORKER_TYPE);
+	w.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(js->seg));
+	w.bgw_notify_pid = MyProcPid;
+
+	/* the handle must outlive this call: the detach callback uses it */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&w, &handle);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a background worker for the migration"),
+				 errdetail("All %d background worker slots are in use.", max_worker_processes),
+				 errhint("Raise max_worker_processes: each running atlas_migrate_apply() uses one background worker.")));
+	js->handle = handle;
+	on_dsm_detach(js->seg, terminate_worker, PointerGetDatum(handle));
+	shm_mq_set_handle(js->mqh, handle);
+
+	switch (WaitForBackgroundWorkerStartup(handle, &js->pid))
+	{
+		case BGWH_STARTED:
+			break;
+		case BGWH_STOPPED:
+			/* already done, or it could not start: the queue tells which */
+			js->pid = 0;
+			break;
+		case BGWH_POSTMASTER_DIED:
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("could not start the migration worker: the postmaster died")));
+	}
+}
+
+/* Stop being responsible for the worker: it goes on alone. */
+static void
+detach_job(job_state *js)
+{
+	cancel_on_dsm_detach(js->seg, terminate_worker, PointerGetDatum(js->handle));
+	shm_mq_detach(js->mqh);
+	dsm_detach(js->seg);
+	pfree(js->handle);
+	js->seg = NULL;
+	js->handle = NULL;
+}
+
+/* Handle one message of the worker; returns false for unknown ones. */
+static void
+handle_message(job_state *js, char *data, Size nbytes)
+{
+	StringInfoData msg;
+	char		type;
+
+	msg.data = data;
+	msg.len = (int) nbytes;
+	msg.maxlen = (int) nbytes;
+	msg.cursor = 0;
+	type = (char) pq_getmsgbyte(&msg);
+	switch (type)
+	{
+		case 'N':
+		case 'E':
+			{
+				ErrorData	edata;
+
+				pq_parse_errornotice(&msg, &edata);
+				/* a worker's FATAL must not end this session */
+				if (edata.elevel > ERROR)
+					edata.elevel = ERROR;
+				ThrowErrorData(&edata);
+				break;
+			}
+		case PG_MSG_RUN_ID:
+			js->run_id = strtoll(pq_getmsgrawstring(&msg), NULL, 10);
+			break;
+		case PG_MSG_RESULT:
+			mig_err_clear(&js->err);
+			js->err.code = (int) pq_getmsgint(&msg, 4);
+			strlcpy(js->err.sqlstate, pq_getmsgrawstring(&msg), sizeof(js->err.sqlstate));
+			strlcpy(js->err.msg, pq_getmsgrawstring(&msg), sizeof(js->err.msg));
+			strlcpy(js->err.detail, pq_getmsgrawstring(&msg), sizeof(js->err.detail));
+			strlcpy(js->err.hint, pq_getmsgrawstring(&msg), sizeof(js->err.hint));
+			js->report = pstrdup(pq_getmsgrawstring(&msg));
+			js->have_result = true;
+			break;
+		default:
+			/* ParameterStatus and the like: nothing for the caller */
+			break;
+	}
+}
+
+/* Is the worker waiting for a lock held by (or the snapshot of) this session? */
+static bool
+blocked_by_me(pid_t pid)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	arr = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(pid)));
+	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i] && DatumGetInt32(elems[i]) == MyProcPid)
+			return true;
+	return false;
+}
+
+/* {"Driver":"postgres","Dir":...,"Status":"running","RunID":n} */
+static Datum
+running_report(job_state *js, const char *dir)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"Driver\":\"postgres\",\"Dir\":");
+	escape_json(&b, dir);
+	if (js->run_id > 0)
+		appendStringInfo(&b, ",\"Status\":\"running\",\"RunID\":" INT64_FORMAT "}", js->run_id);
+	else
+		appendStringInfoString(&b, ",\"Status\":\"running\",\"RunID\":null}");
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data));
+}
+
+/* Where to look: the NOTICE for a run that goes on without its caller. */
+static void
+notice_detached(job_state *js, const char *why)
+{
+	ereport(NOTICE,
+			(errmsg("migration run %lld continues in the background", (long long) js->run_id),
+			 errdetail("%s", why),
+			 errhint("Follow it with: SELECT status, error, log FROM atlas_migrate_runs WHERE id = %lld;",
+					 (long long) js->run_id)));
+}
+
+/*
+ * Relay the worker's messages until it is done; returns true when the
+ * caller stops waiting early (self-block outside a transaction block, or
+ * wait => false once the run row exists).
+ */
+static bool
+relay(job_state *js, bool wait)
+{
+	TimestampTz last_check = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		shm_mq_result r;
+		Size		nbytes;
+		void	   *data;
+
+		r = shm_mq_receive(js->mqh, &nbytes, &data, true);
+		if (r == SHM_MQ_SUCCESS)
+		{
+			handle_message(js, data, nbytes);
+			if (!wait && js->run_id > 0)
+				return true;
+			continue;
+		}
+		if (r == SHM_MQ_DETACHED)
+			return false;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 SELF_BLOCK_CHECK_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (js->pid > 0 &&
+			TimestampDifferenceExceeds(last_check, GetCurrentTimestamp(), SELF_BLOCK_CHECK_MS))
+		{
+			last_check = GetCurrentTimestamp();
+			if (blocked_by_me(js->pid))
+			{
+				if (IsTransactionBlock())
+				{
+					pg_atomic_write_u32(&js->job->stop_reason, PG_STOP_SELF_BLOCK);
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+							 errmsg("migration worker (PID %d) is waiting for a lock or snapshot held by this session",
+									(int) js->pid),
+							 errdetail("The call is inside a transaction block, which keeps its locks until it ends; run %lld was stopped and its current file rolled back.",
+									   (long long) js->run_id),
+							 errhint("Call atlas_migrate_apply() outside an explicit transaction block, and not from a query that reads the tables its migrations change.")));
+				}
+				return true;
+			}
+		}
+	}
+}
+
+Datum
+atlas_migrate_apply(PG_FUNCTION_ARGS)
+{
+	char	   *env;
+	char	   *opts_json;
+	char	   *hcl;
+	char	   *dir_url = NULL;
+	char	   *redacted = NULL;
+	bool		dry_run = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	bool		wait = PG_ARGISNULL(10) || PG_GETARG_BOOL(10);
+	job_state	js;
+	bool		early;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("env must not be null"),
+				 errhint("Pass the name of an env block of the stored atlas.hcl, e.g. atlas_migrate_apply('prod').")));
+	env = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_caller(dry_run);
+	opts_json = options_json(fcinfo);
+	hcl = pg_store_config_get();
+	check_input(hcl, env, opts_json, &dir_url, &redacted);
+	check_dir_access(dir_url, redacted);
+
+	memset(&js, 0, sizeof(js));
+	start_job(&js, hcl, env, opts_json, dry_run);
+	early = relay(&js, wait);
+	if (early)
+	{
+		detach_job(&js);
+		if (wait)
+			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement ends.");
+		PG_RETURN_DATUM(running_report(&js, redacted));
+	}
+
+	(void) WaitForBackgroundWorkerShutdown(js.handle);
+	detach_job(&js);
+
+	if (!js.have_result)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("migration worker exited without a result"),
+				 js.run_id > 0 ? errdetail("See run %lld in atlas_migrate_runs and the server log.", (long long) js.run_id)
+				 : errdetail("See the server log.")));
+	if (js.err.code != MIG_OK)
+	{
+		char	   *hint = js.run_id > 0 ? psprintf("The run is recorded in atlas_migrate_runs (id %lld).",
+													(long long) js.run_id) : NULL;
+
+		pg_error_raise(ERROR, &js.err, NULL, hint);
+	}
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(js.report)));
+}
+
+/* ---------------------------------------------------------------- atlas_migrate_status */
+
+static int
+status_interrupted(mig_db *db)
+{
+	return InterruptPending && (QueryCancelPending || ProcDiePending);
+}
+
+/* One row per migration file: what the revisions table says about it. */
+Datum
+atlas_migrate_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *env = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *hcl;
+	mig_opts	o;
+	mig_run_cfg cfg;
+	mig_dir		dir;
+	mig_revs	revs;
+	mig_plan	plan;
+	mig_err		err;
+	mig_db		db;
+	volatile int rc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	hcl = pg_store_config_get();
+
+	mig_opts_init(&o);
+	mig_err_clear(&err);
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&revs, 0, sizeof(revs));
+	memset(&plan, 0, sizeof(plan));
+	memset(&db, 0, sizeof(db));
+	mig_dir_init(&dir);
+	db.name = "postgres";
+	db.driver = "postgres";
+	db.version = PG_VERSION;
+	db.lex_flags = MIG_LEX_POSTGRES;
+	db.interrupted = status_interrupted;
+
+	rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, &cfg, &err);
+	if (rc != MIG_OK)
+		raise_core(&err);
+	PG_TRY();
+	{
+		size_t		i;
+
+		check_dir_access(cfg.dir_url, cfg.dir_url_redacted);
+		rc = mig_source_load(&cfg, &db, &dir, &err);
+		if (rc != MIG_OK)
+			raise_core(&err);
+		pg_db_read_revisions_here(cfg.revisions_schema, &revs);
+
+		/* which files would run: errors (out of order...) leave "pending" by row */
+		if (revs.n == 0)
+		{
+			const mig_file *base = NULL;
+
+			rc = mig_plan_fresh(dir.files, dir.nfiles, NULL, &base, &plan, &err);
+		}
+		else
+			rc = mig_plan_pending(dir.files, dir.nfiles, &revs, cfg.exec_order, &plan, &err);
+		if (rc != MIG_OK)
+			mig_plan_free(&plan);
+
+		for (i = 0; i < dir.nfiles; i++)
+		{
+			const mig_file *f = &dir.files[i];
+			long		ri = mig_revs_find(&revs, f->version);
+			Datum		values[8];
+			bool		nulls[8];
+			const char *status;
+			size_t		j;
+			bool		pending = rc != MIG_OK;
+
+			memset(nulls, 0, sizeof(nulls));
+			for (j = 0; j < plan.n; j++)
+				if (plan.v[j] == f)
+					pending = true;
+			values[0] = CStringGetTextDatum(f->version);
+			values[1] = CStringGetTextDatum(f->desc);
+			values[2] = CStringGetTextDatum(f->name);
+			if (ri >= 0)
+			{
+				const mig_rev *r = &revs.v[ri];
+
+				if (r->error && r->error[0])
+					status = "failed";
+				else if (r->applied < r->total)
+					status = "partial";
+				else
+					status = "applied";
+				values[4] = Int32GetDatum((int32) r->applied);
+				values[5] = Int32GetDatum((int32) r->total);
+				values[6] = TimestampTzGetDatum((TimestampTz) (r->executed_at_ns / 1000 -
+															   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
+				if (r->error && r->error[0])
+					values[7] = CStringGetTextDatum(r->error);
+				else
+					nulls[7] = true;
+			}
+			else
+			{
+				mig_stmts	st;
+
+				memset(&st, 0, sizeof(st));
+				status = pending ? "pending" : "skipped";
+				values[4] = Int32GetDatum(0);
+				if (mig_lex_split(f->data, f->len, MIG_LEX_POSTGRES, &st, &err) == MIG_OK)
+					values[5] = Int32GetDatum((int32) st.n);
+				else
+					nulls[5] = true;
+				mig_stmts_free(&st);
+				nulls[6] = true;
+				nulls[7] = true;
+			}
+			values[3] = CStringGetTextDatum(status);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		mig_plan_free(&plan);
+		mig_revs_free(&revs);
+		mig_dir_free(&dir);
+		mig_run_cfg_free(&cfg);
+		mig_opts_free(&o);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------- atlas_split */
+
+/* The statements of sql exactly as the executor would split them. */
+Datum
+atlas_split(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *options = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	unsigned	flags = 0;
+	mig_stmts	st;
+	mig_err		err;
+
+	InitMaterializedSRF(fcinfo, 0);
+	mig_err_clear(&err);
+	memset(&st, 0, sizeof(st));
+	if (mig_lex_parse_flags(options, &flags, &err) != MIG_OK)
+		raise_core(&err);
+	if (mig_lex_split(sql, strlen(sql), flags, &st, &err) != MIG_OK)
+	{
+		mig_stmts_free(&st);
+		raise_core(&err);
+	}
+	PG_TRY();
+	{
+		size_t		i;
+
+		for (i = 0; i < st.n; i++)
+		{
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+
+			values[0] = Int32GetDatum((int32) (i + 1));
+			values[1] = PointerGetDatum(cstring_to_text_with_len(st.v[i].text, (int) st.v[i].len));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		mig_stmts_free(&st);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}

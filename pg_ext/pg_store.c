@@ -1,0 +1,232 @@
+/*
+ * pg_store.c - the extension's own tables: atlas_migrate_config (the
+ * stored atlas.hcl) and atlas_migrate_runs (the local deployment history).
+ *
+ * Every statement here runs through SPI as the extension owner (see
+ * pg_ext.c) inside the caller's current transaction; the caller starts and
+ * ends transactions.  Knows nothing of migrations beyond the run row.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "pg_ext.h"
+
+/* ---------------------------------------------------------------- config */
+
+typedef struct config_arg
+{
+	const char *hcl;			/* set: value to store */
+	MemoryContext cxt;			/* get: where the result goes */
+	char	   *out;			/* get: result */
+} config_arg;
+
+static void
+config_get(void *p)
+{
+	config_arg *a = p;
+	char	   *sql;
+	int			rc;
+
+	sql = psprintf("SELECT hcl FROM %s WHERE id = 1", pg_ext_relname("atlas_migrate_config"));
+	if ((rc = SPI_execute(sql, true, 1)) != SPI_OK_SELECT)
+		elog(ERROR, "reading atlas_migrate_config failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			a->out = MemoryContextStrdup(a->cxt, TextDatumGetCString(d));
+	}
+}
+
+char *
+pg_store_config_get(void)
+{
+	config_arg	a = {NULL, CurrentMemoryContext, NULL};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(config_get, &a);
+	SPI_finish();
+	return a.out;
+}
+
+static void
+config_set(void *p)
+{
+	config_arg *a = p;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	char	   *sql;
+	int			rc;
+
+	sql = psprintf("INSERT INTO %s AS c (id, hcl, updated_at, updated_by) "
+				   "VALUES (1, $1, pg_catalog.now(), pg_catalog.session_user()) "
+				   "ON CONFLICT (id) DO UPDATE SET hcl = excluded.hcl, "
+				   "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+				   pg_ext_relname("atlas_migrate_config"));
+	values[0] = CStringGetTextDatum(a->hcl);
+	if ((rc = SPI_execute_with_args(sql, 1, types, values, NULL, false, 0)) != SPI_OK_INSERT)
+		elog(ERROR, "writing atlas_migrate_config failed: %s", SPI_result_code_string(rc));
+}
+
+void
+pg_store_config_set(const char *hcl)
+{
+	config_arg	a = {hcl, NULL, NULL};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(config_set, &a);
+	SPI_finish();
+}
+
+/* ---------------------------------------------------------------- runs */
+
+static void
+runs_recover(void *p)
+{
+	char	   *sql;
+	int			rc;
+
+	(void) p;
+
+	/*
+	 * A run is still going if its worker is alive: a backend with that PID
+	 * of our worker type that started no later than the run.  Anything else
+	 * was cut short by a crash, a restart or a kill.
+	 */
+	sql = psprintf("UPDATE %s AS r SET status = 'failed', finished_at = pg_catalog.now(), "
+				   "error = pg_catalog.format('interrupted: migration worker (PID %%s) exited before the run finished', r.worker_pid) "
+				   "WHERE r.status = 'running' AND NOT EXISTS ("
+				   "SELECT 1 FROM pg_catalog.pg_stat_get_activity(r.worker_pid) a "
+				   "WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid "
+				   "AND a.backend_type OPERATOR(pg_catalog.=) '" PG_WORKER_TYPE "' "
+				   "AND a.backend_start OPERATOR(pg_catalog.<=) r.started_at)",
+				   pg_ext_relname("atlas_migrate_runs"));
+	if ((rc = SPI_execute(sql, false, 0)) != SPI_OK_UPDATE)
+		elog(ERROR, "updating atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
+}
+
+void
+pg_store_runs_recover(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(runs_recover, NULL);
+	SPI_finish();
+}
+
+typedef struct run_start_arg
+{
+	const char *env;
+	const char *dir;
+	bool		dry_run;
+	const char *run_by;			/* the role the migrations run as */
+	int64		id;
+} run_start_arg;
+
+static void
+run_start(void *p)
+{
+	run_start_arg *a = p;
+	Oid			types[5] = {TEXTOID, TEXTOID, BOOLOID, INT4OID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	char	   *sql;
+	bool		isnull;
+	int			rc;
+
+	sql = psprintf("INSERT INTO %s (env, dir, started_at, status, dry_run, worker_pid, run_by) "
+				   "VALUES ($1, $2, pg_catalog.clock_timestamp(), 'running', $3, $4, $5) RETURNING id",
+				   pg_ext_relname("atlas_migrate_runs"));
+	values[0] = CStringGetTextDatum(a->env);
+	if (a->dir)
+		values[1] = CStringGetTextDatum(a->dir);
+	else
+		nulls[1] = 'n';
+	values[2] = BoolGetDatum(a->dry_run);
+	values[3] = Int32GetDatum(MyProcPid);
+	values[4] = CStringGetTextDatum(a->run_by);
+	if ((rc = SPI_execute_with_args(sql, 5, types, values, nulls, false, 1)) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "writing atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
+	a->id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+int64
+pg_store_run_start(const char *env, const char *dir, bool dry_run)
+{
+	run_start_arg a = {env, dir, dry_run, NULL, 0};
+
+	/* read before switching to the owner */
+	a.run_by = GetUserNameFromId(GetUserId(), false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(run_start, &a);
+	SPI_finish();
+	return a.id;
+}
+
+typedef struct run_finish_arg
+{
+	int64		id;
+	const pg_run_final *fin;
+} run_finish_arg;
+
+static Datum
+text_or_null(const char *s, char *null)
+{
+	if (s == NULL)
+	{
+		*null = 'n';
+		return (Datum) 0;
+	}
+	*null = ' ';
+	return CStringGetTextDatum(s);
+}
+
+static void
+run_finish(void *p)
+{
+	run_finish_arg *a = p;
+	const pg_run_final *f = a->fin;
+	Oid			types[8] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8];
+	char	   *sql;
+	int			rc;
+
+	sql = psprintf("UPDATE %s SET finished_at = pg_catalog.clock_timestamp(), status = $2, "
+				   "from_version = $3, to_version = $4, files_applied = $5, error = $6, "
+				   "log = $7, report = $8::pg_catalog.jsonb WHERE id OPERATOR(pg_catalog.=) $1",
+				   pg_ext_relname("atlas_migrate_runs"));
+	values[0] = Int64GetDatum(a->id);
+	nulls[0] = ' ';
+	values[1] = text_or_null(f->status, &nulls[1]);
+	values[2] = text_or_null(f->from_version, &nulls[2]);
+	values[3] = text_or_null(f->to_version, &nulls[3]);
+	values[4] = Int32GetDatum(f->files_applied);
+	nulls[4] = ' ';
+	values[5] = text_or_null(f->error, &nulls[5]);
+	values[6] = text_or_null(f->log, &nulls[6]);
+	values[7] = text_or_null(f->report, &nulls[7]);
+	if ((rc = SPI_execute_with_args(sql, 8, types, values, nulls, false, 0)) != SPI_OK_UPDATE)
+		elog(ERROR, "updating atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
+}
+
+void
+pg_store_run_finish(int64 run_id, const pg_run_final *fin)
+{
+	run_finish_arg a = {run_id, fin};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(run_finish, &a);
+	SPI_finish();
+}

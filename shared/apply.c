@@ -1,0 +1,987 @@
+/*
+ * apply.c - the apply engine: lock, revisions, pending files, per-file
+ * transactions, revision rows, the apply log (§g.1, §g.4, §g.5, §f.4, §h.1).
+ *
+ * Knows nothing of PostgreSQL or SQLite: it drives a mig_db adapter.
+ *
+ * Deliberate differences from the Atlas CLI, all decided in DESIGN §6:
+ * - every pending file is split and checked before anything runs (scan
+ *   errors, txmode directives, `atlas:txtar` files, transaction-control
+ *   statements in transactional files), so a broken file applies nothing;
+ * - resuming updates the row's total and hash to the current file (§6.4);
+ * - execution_time is the whole file's duration (§6.3);
+ * - in tx modes file and all the row is written once, at the end of the
+ *   file, inside its transaction: the per-statement writes Atlas makes there
+ *   are invisible to everyone, so the end state is the same;
+ * - in tx mode file a failed file leaves an error row (applied = what was
+ *   applied before, the error and the statement) written after the
+ *   rollback, when that row is the newest revision (so it can only make the
+ *   file pending again, never hide it);
+ * - dry run writes nothing at all (§6.12).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "plan.h"
+
+/* One pending file, prepared before anything runs. */
+typedef struct prep {
+	const mig_file *file;
+	mig_stmts	stmts;
+	mig_txmode	mode;
+} prep;
+
+typedef struct run {
+	mig_db	   *db;
+	const mig_dir *dir;
+	const mig_run_cfg *cfg;
+	mig_result *res;
+	mig_err    *err;
+	mig_revs	revs;
+	prep	   *preps;
+	size_t		nprep;
+	const char *max_version;	/* greatest version with a committed row */
+	bool		in_tx;			/* a transaction we began is open */
+	bool		locked;
+} run;
+
+/* ---------------------------------------------------------------- log (§h.1) */
+
+/*
+ * Append one log entry to the text log, and hand it to the host without
+ * its blank lines.  text holds no final newline.
+ */
+static void
+log_entry(run *r, const char *text, size_t len, bool blank_before)
+{
+	mig_buf    *log = &r->res->log;
+
+	if (blank_before)
+		mig_buf_putc(log, '\n');
+	mig_buf_append(log, text, len);
+	mig_buf_putc(log, '\n');
+	if (r->db->log && len > 0)
+		r->db->log(r->db, text, len);
+}
+
+static void
+log_str(run *r, const char *s, bool blank_before)
+{
+	log_entry(r, s, strlen(s), blank_before);
+}
+
+/* "    -> <stmt>" with every LF followed by 7 spaces. */
+static void
+log_stmt(run *r, const mig_stmt *s)
+{
+	mig_buf		b;
+	const char *p = s->text,
+			   *end = s->text + s->len;
+
+	mig_buf_init(&b);
+	mig_buf_reserve(&b, s->len + 16);
+	mig_buf_puts(&b, "    -> ");
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', (size_t) (end - p));
+
+		if (nl == NULL)
+		{
+			mig_buf_append(&b, p, (size_t) (end - p));
+			break;
+		}
+		mig_buf_append(&b, p, (size_t) (nl - p) + 1);
+		mig_buf_puts(&b, "       ");
+		p = nl + 1;
+	}
+	if (!b.oom)
+		log_entry(r, b.data, b.len, false);
+	mig_buf_free(&b);
+}
+
+/* "    <text>" (error lines). */
+static void
+log_error_line(run *r, const char *text)
+{
+	mig_buf		b;
+
+	mig_buf_init(&b);
+	mig_buf_puts(&b, "    ");
+	mig_buf_puts(&b, text);
+	if (!b.oom)
+		log_entry(r, b.data, b.len, false);
+	mig_buf_free(&b);
+}
+
+static void
+log_header(run *r)
+{
+	char		line[1024];
+	const mig_result *res = r->res;
+
+	if (res->current)
+		snprintf(line, sizeof(line), "Migrating to version %s from %s (%zu migrations in total):",
+				 res->target, res->current, res->npending);
+	else
+		snprintf(line, sizeof(line), "Migrating to version %s (%zu migrations in total):",
+				 res->target, res->npending);
+	log_str(r, line, false);
+}
+
+/* "<n> <word>[s]" */
+static void
+plural(mig_buf *b, size_t n, const char *word)
+{
+	mig_buf_printf(b, "%zu %s%s", n, word, n > 1 ? "s" : "");
+}
+
+/* The footer: separator, total duration and summary lines (§h.1). */
+static void
+log_footer(run *r, bool run_error_unlogged)
+{
+	mig_result *res = r->res;
+	size_t		ok = 0,
+				bad = 0,
+				stmts = 0,
+				i;
+	char		dur[64];
+	mig_buf		b;
+
+	for (i = 0; i < res->napplied; i++)
+	{
+		stmts += res->applied[i].stmts.n;
+		if (res->applied[i].error_text)
+			bad++;
+		else
+			ok++;
+	}
+	stmts -= bad;
+	if (res->napplied == 0)
+	{
+		mig_buf_putc(&res->log, '\n');
+		if (run_error_unlogged && res->error)
+			log_error_line(r, res->error);
+	}
+	log_str(r, "  -------------------------", true);
+	mig_fmt_duration(res->end_ns - res->start_ns, dur, sizeof(dur));
+	mig_buf_init(&b);
+	mig_buf_printf(&b, "  -- %s", dur);
+	log_entry(r, b.data, b.len, false);
+	if (ok || bad)
+	{
+		mig_buf_reset(&b);
+		mig_buf_puts(&b, "  -- ");
+		if (ok && bad)
+		{
+			plural(&b, ok, "migration");
+			mig_buf_printf(&b, " ok, %zu with errors", bad);
+		}
+		else if (ok)
+			plural(&b, ok, "migration");
+		else
+		{
+			plural(&b, bad, "migration");
+			mig_buf_puts(&b, " with errors");
+		}
+		log_entry(r, b.data, b.len, false);
+	}
+	if (stmts || bad)
+	{
+		mig_buf_reset(&b);
+		mig_buf_puts(&b, "  -- ");
+		if (stmts && bad)
+		{
+			plural(&b, stmts, "sql statement");
+			mig_buf_printf(&b, " ok, %zu with errors", bad);
+		}
+		else if (stmts)
+			plural(&b, stmts, "sql statement");
+		else
+		{
+			plural(&b, bad, "sql statement");
+			mig_buf_puts(&b, " with errors");
+		}
+		log_entry(r, b.data, b.len, false);
+	}
+	mig_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Record the run error (message of err) in the result. */
+static int
+fail(run *r, int rc)
+{
+	if (r->res->error == NULL)
+		r->res->error = mig_strdup(r->err->msg);
+	r->res->status = MIG_RUN_FAILED;
+	return rc;
+}
+
+static bool
+word_at(const char *s, size_t len, const char *w)
+{
+	size_t		n = strlen(w),
+				i;
+
+	if (len < n)
+		return false;
+	for (i = 0; i < n; i++)
+	{
+		char		c = s[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char) (c - 'a' + 'A');
+		if (c != w[i])
+			return false;
+	}
+	return len == n || !((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= 'a' && s[n] <= 'z') ||
+						 (s[n] >= '0' && s[n] <= '9') || s[n] == '_');
+}
+
+/* The word after the first one (skipping blanks), for START TRANSACTION. */
+static bool
+second_word(const char *s, size_t len, size_t first_len, const char *w)
+{
+	size_t		i = first_len;
+
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return word_at(s + i, len - i, w);
+}
+
+/*
+ * A transaction-control statement (DESIGN §6.7): it would end or nest the
+ * file's transaction.  Statements never start with a comment (§d.3).
+ */
+static bool
+is_tx_control(const mig_stmt *st)
+{
+	const char *s = st->text;
+	size_t		n = st->len;
+
+	return word_at(s, n, "BEGIN") || word_at(s, n, "COMMIT") || word_at(s, n, "END") ||
+		word_at(s, n, "ROLLBACK") || word_at(s, n, "ABORT") || word_at(s, n, "SAVEPOINT") ||
+		word_at(s, n, "RELEASE") ||
+		(word_at(s, n, "START") && second_word(s, n, 5, "TRANSACTION")) ||
+		(word_at(s, n, "PREPARE") && second_word(s, n, 7, "TRANSACTION"));
+}
+
+static const char *
+txmode_name(mig_txmode m)
+{
+	return m == MIG_TX_NONE ? "none" : m == MIG_TX_ALL ? "all" : "file";
+}
+
+/*
+ * Split and check every pending file before anything runs: scan errors
+ * (§g.4 step 2), txmode directives (§e.2, §g.5), `atlas:txtar` (DESIGN
+ * §6.8), transaction control in transactional files (§6.7).
+ */
+static int
+prepare(run *r)
+{
+	size_t		i,
+				j;
+	int			rc;
+
+	r->preps = mig_calloc(r->res->npending ? r->res->npending : 1, sizeof(prep));
+	if (r->preps == NULL)
+		return mig_err_set(r->err, MIG_ENOMEM, "out of memory");
+	for (i = 0; i < r->res->npending; i++)
+	{
+		prep	   *p = &r->preps[i];
+		mig_txmode	directive = MIG_TX_UNSET;
+
+		p->file = r->res->pending[i];
+		r->nprep++;
+		if (mig_file_has_directive(p->file, "txtar"))
+		{
+			rc = mig_err_set(r->err, MIG_ENOTSUP,
+							 "migration file \"%.200s\" is an atlas:txtar file (pre-migration checks), which is not supported",
+							 p->file->name);
+			mig_err_hint(r->err, "Pre-migration checks are an Atlas Pro feature; apply this directory with the Atlas CLI.");
+			return rc;
+		}
+		if (p->file->sum_ignored)
+			return mig_err_set(r->err, MIG_ECHECKSUM,
+							   "sql/migrate: scanning checksum from \"%.200s\": checksum not found",
+							   p->file->name);
+		if ((rc = mig_file_txmode(p->file, &directive, r->err)) != MIG_OK)
+			return rc;
+		if (r->cfg->tx_mode == MIG_TX_ALL && directive != MIG_TX_UNSET)
+			return mig_err_set(r->err, MIG_EINVAL,
+							   "cannot set txmode directive to \"%s\" in \"%.200s\" when txmode \"all\" is set globally",
+							   txmode_name(directive), p->file->name);
+		p->mode = directive != MIG_TX_UNSET ? directive : r->cfg->tx_mode;
+		if ((rc = mig_lex_split(p->file->data, p->file->len, r->db->lex_flags, &p->stmts, r->err)) != MIG_OK)
+		{
+			if (rc == MIG_ESCAN)
+				mig_err_prefix(r->err, "sql/migrate: scanning statements from \"%.200s\": ", p->file->name);
+			return rc;
+		}
+		if (p->mode != MIG_TX_NONE)
+			for (j = 0; j < p->stmts.n; j++)
+				if (is_tx_control(&p->stmts.v[j]))
+				{
+					mig_buf		b;
+
+					mig_buf_init(&b);
+					mig_buf_goquote(&b, p->stmts.v[j].text, p->stmts.v[j].len > 200 ? 200 : p->stmts.v[j].len);
+					rc = mig_err_set(r->err, MIG_EINVAL,
+									 "migration file \"%.200s\" controls transactions (statement %zu: %s), which is not allowed in tx mode \"%s\"",
+									 p->file->name, j + 1, b.data ? b.data : "", txmode_name(p->mode));
+					mig_buf_free(&b);
+					mig_err_hint(r->err, "Start the file with the directive \"-- atlas:txmode none\" followed by a blank line, so its statements run as written.");
+					return rc;
+				}
+	}
+	return MIG_OK;
+}
+
+/* ---------------------------------------------------------------- revision rows */
+
+/* Parse the stored partial hashes (§f.4): JSON array of "h1:<b64>" strings. */
+static int
+parse_partial(const char *json, char (**out)[MIG_B64_SHA256], size_t *n)
+{
+	const char *p = json;
+	size_t		cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (json == NULL)
+		return MIG_OK;
+	while ((p = strchr(p, '"')) != NULL)
+	{
+		const char *e = strchr(p + 1, '"');
+		size_t		len;
+
+		if (e == NULL)
+			break;
+		len = (size_t) (e - p - 1);
+		if (*n == cap)
+		{
+			size_t		nc = cap ? cap * 2 : 16;
+			char		(*v)[MIG_B64_SHA256] = mig_realloc(*out, nc * MIG_B64_SHA256);
+
+			if (v == NULL)
+				return MIG_ENOMEM;
+			*out = v;
+			cap = nc;
+		}
+		/* strip "h1:"; anything odd simply will not match */
+		if (len >= 3 && strncmp(p + 1, "h1:", 3) == 0)
+		{
+			p += 3;
+			len -= 3;
+		}
+		if (len >= MIG_B64_SHA256)
+			len = MIG_B64_SHA256 - 1;
+		memcpy((*out)[*n], p + 1, len);
+		(*out)[*n][len] = '\0';
+		(*n)++;
+		p = e + 1;
+	}
+	return MIG_OK;
+}
+
+/* Set a row string member to a copy of s. */
+static int
+set_field(char **dst, const char *s, size_t n)
+{
+	char	   *c = mig_strndup(s, n);
+
+	if (c == NULL)
+		return MIG_ENOMEM;
+	mig_free(*dst);
+	*dst = c;
+	return MIG_OK;
+}
+
+static int
+write_row(run *r, const mig_rev *row)
+{
+	int			rc = r->db->write_revision(r->db, row, r->err);
+
+	if (rc != MIG_OK)
+		mig_err_prefix(r->err, "sql/migrate: write revision: ");
+	return rc;
+}
+
+/* ---------------------------------------------------------------- one file (§g.4) */
+
+/*
+ * Execute one pending file.  Returns MIG_OK, or the error with the
+ * statement's failure recorded in the applied entry.
+ */
+static int
+exec_file(run *r, prep *p)
+{
+	mig_db	   *db = r->db;
+	mig_result *res = r->res;
+	const mig_file *f = p->file;
+	const bool	dry = r->cfg->dry_run;
+	const bool	own_tx = !dry && p->mode == MIG_TX_FILE;
+	const bool	per_stmt_rows = !dry && p->mode == MIG_TX_NONE;
+	long		ri = mig_revs_find(&r->revs, f->version);
+	mig_rev		row;
+	mig_rev		start_row;
+	mig_applied *a = NULL;
+	mig_sha256	ph = {0};
+	mig_buf		partial;
+	char		(*stored)[MIG_B64_SHA256] = NULL;
+	size_t		nstored = 0,
+				k = 0,
+				i;
+	int64_t		t0;
+	int			rc = MIG_OK;
+	char		line[512],
+				dur[64];
+
+	memset(&row, 0, sizeof(row));
+	memset(&start_row, 0, sizeof(start_row));
+	mig_buf_init(&partial);
+
+	/* §f.4 step 1: reuse the stored row, else a new one. */
+	if (ri >= 0)
+	{
+		if (mig_rev_copy(&row, &r->revs.v[ri]) != MIG_OK)
+			goto oom;
+		k = row.applied > 0 ? (size_t) row.applied : 0;
+	}
+	else
+	{
+		row.type = MIG_REV_EXECUTED;
+		if (set_field(&row.version, f->version, strlen(f->version)) ||
+			set_field(&row.description, f->desc, strlen(f->desc)) ||
+			set_field(&row.error, "", 0) || set_field(&row.error_stmt, "", 0) ||
+			set_field(&row.partial_hashes, "null", 4))
+			goto oom;
+	}
+	row.total = (int64_t) p->stmts.n;	/* DESIGN §6.4 */
+	if (set_field(&row.hash, f->hash, strlen(f->hash)) ||
+		set_field(&row.operator_version, MIG_OPERATOR_VERSION, strlen(MIG_OPERATOR_VERSION)))
+		goto oom;
+	if (row.partial_hashes == NULL && set_field(&row.partial_hashes, "null", 4))
+		goto oom;
+	if (row.error == NULL && set_field(&row.error, "", 0))
+		goto oom;
+	if (row.error_stmt == NULL && set_field(&row.error_stmt, "", 0))
+		goto oom;
+	t0 = mig_now_ns();
+	row.executed_at_ns = t0;
+
+	/* §g.4 step 4: the resume check over the first k statements. */
+	if (k > 0 || per_stmt_rows)
+	{
+		if (mig_sha256_init(&ph) != MIG_OK)
+			goto oom;
+	}
+	if (k > 0)
+	{
+		if (parse_partial(row.partial_hashes, &stored, &nstored) != MIG_OK)
+			goto oom;
+		mig_buf_putc(&partial, '[');
+		for (i = 0; i < k; i++)
+		{
+			char		h[MIG_B64_SHA256];
+
+			if (i >= p->stmts.n || i >= nstored)
+			{
+				rc = mig_err_set(r->err, MIG_EHISTORY,
+								 "sql/migrate: history changed: statement %zu from file \"%.200s\" changed",
+								 i + 1, f->name);
+				goto done;
+			}
+			mig_sha256_update(&ph, p->stmts.v[i].text, p->stmts.v[i].len);
+			if (mig_sha256_peek_b64(&ph, h) != MIG_OK)
+				goto oom;
+			if (strcmp(h, stored[i]) != 0)
+			{
+				rc = mig_err_set(r->err, MIG_EHISTORY,
+								 "sql/migrate: history changed: statement %zu from file \"%.200s\" changed",
+								 i + 1, f->name);
+				mig_err_hint(r->err, "Statements that were already applied must not change; edit only the failed statement and the ones after it.");
+				goto done;
+			}
+			mig_buf_printf(&partial, "%s\"h1:%s\"", i ? "," : "", h);
+		}
+	}
+	if (mig_rev_copy(&start_row, &row) != MIG_OK)
+		goto oom;
+
+	/* The file starts: log it, record it. */
+	if (res->napplied == 0)
+		res->applied = mig_calloc(r->nprep, sizeof(mig_applied));
+	if (res->applied == NULL)
+		goto oom;
+	a = &res->applied[res->napplied++];
+	a->file = f;
+	a->start_ns = t0;
+	a->skipped = (int64_t) k;
+	/* the statements sent: k.. (the array is the file's; shifted down) */
+	a->stmts = p->stmts;
+	memset(&p->stmts, 0, sizeof(p->stmts));
+	if (k > 0)
+	{
+		memmove(a->stmts.v, a->stmts.v + k, (a->stmts.n - k) * sizeof(mig_stmt));
+		a->stmts.n -= k;
+	}
+	{
+		size_t		nsend = a->stmts.n;
+
+		snprintf(line, sizeof(line), "  -- migrating version %s", f->version);
+		log_str(r, line, true);
+
+		if (own_tx)
+		{
+			if ((rc = db->begin(db, r->err)) != MIG_OK)
+			{
+				a->stmts.n = 0;
+				goto done;
+			}
+			r->in_tx = true;
+		}
+		if (per_stmt_rows && (rc = write_row(r, &row)) != MIG_OK)
+		{
+			a->stmts.n = 0;
+			goto done;
+		}
+
+		for (i = 0; i < nsend; i++)
+		{
+			const mig_stmt *st = &a->stmts.v[i];
+
+			log_stmt(r, st);
+			if (db->interrupted && db->interrupted(db))
+				rc = mig_err_set(r->err, MIG_EINTR, "canceling migration on request");
+			else if (!dry)
+				rc = db->exec(db, st->text, st->len, r->err);
+			if (rc != MIG_OK)
+			{
+				char		dbmsg[MIG_ERR_MSG];
+				mig_buf		q;
+
+				a->stmts.n = i + 1;
+				memcpy(dbmsg, r->err->msg, sizeof(dbmsg));
+				a->error_text = mig_strdup(dbmsg);
+				a->error_stmt = mig_strndup(st->text, st->len);
+				log_error_line(r, dbmsg);
+				/* the row records the failure (§f.4 step 4) */
+				if (set_field(&row.error, dbmsg, strlen(dbmsg)) ||
+					set_field(&row.error_stmt, st->text, st->len))
+					goto oom;
+				/* §g.4 step 6 wording */
+				mig_buf_init(&q);
+				mig_buf_goquote(&q, st->text, st->len > 1000 ? 1000 : st->len);
+				{
+					int			code = rc;
+					char		state[6];
+
+					memcpy(state, r->err->sqlstate, sizeof(state));
+					mig_err_set(r->err, code, "sql/migrate: executing statement %s from version \"%.200s\": %s",
+								q.data ? q.data : "", f->version, dbmsg);
+					memcpy(r->err->sqlstate, state, sizeof(state));
+				}
+				mig_buf_free(&q);
+				goto failed;
+			}
+			if (per_stmt_rows)
+			{
+				char		h[MIG_B64_SHA256];
+
+				mig_sha256_update(&ph, st->text, st->len);
+				if (mig_sha256_peek_b64(&ph, h) != MIG_OK)
+					goto oom;
+				if (partial.len == 0)
+					mig_buf_putc(&partial, '[');
+				else
+					mig_buf_putc(&partial, ',');
+				mig_buf_printf(&partial, "\"h1:%s\"]", h);
+				if (partial.oom || set_field(&row.partial_hashes, partial.data, partial.len))
+					goto oom;
+				partial.data[--partial.len] = '\0';	/* drop the "]" again */
+				row.applied = (int64_t) (k + i + 1);
+				if (row.error[0] && (set_field(&row.error, "", 0) || set_field(&row.error_stmt, "", 0)))
+					goto oom;
+				row.execution_time = mig_now_ns() - t0;
+				if ((rc = write_row(r, &row)) != MIG_OK)
+				{
+					a->stmts.n = i + 1;
+					goto done;
+				}
+			}
+		}
+	}
+
+	/* §f.4 step 5: the file is complete. */
+	row.applied = row.total;
+	if (set_field(&row.partial_hashes, "null", 4) || set_field(&row.error, "", 0) ||
+		set_field(&row.error_stmt, "", 0))
+		goto oom;
+	row.execution_time = mig_now_ns() - t0;
+	if (!dry && (rc = write_row(r, &row)) != MIG_OK)
+		goto failed_write;
+	if (own_tx)
+	{
+		if ((rc = db->commit(db, r->err)) != MIG_OK)
+		{
+			r->in_tx = false;
+			goto failed_write;
+		}
+		r->in_tx = false;
+	}
+	if (p->mode != MIG_TX_ALL || dry)
+	{
+		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
+			r->max_version = f->version;
+	}
+	a->end_ns = mig_now_ns();
+	res->files_ok++;
+	mig_fmt_duration(a->end_ns - a->start_ns, dur, sizeof(dur));
+	snprintf(line, sizeof(line), "  -- ok (%s)", dur);
+	log_str(r, line, false);
+	rc = MIG_OK;
+	goto done;
+
+failed:
+	a->end_ns = mig_now_ns();
+	row.execution_time = a->end_ns - t0;
+	if (dry)
+		goto done;
+	if (p->mode == MIG_TX_NONE)
+	{
+		/* §g.5 none: the row keeps what was applied, and the error */
+		mig_err		werr;
+
+		mig_err_clear(&werr);
+		/* a failing write must not hide the statement's error */
+		db->write_revision(db, &row, &werr);
+		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
+			r->max_version = f->version;
+	}
+	else if (p->mode == MIG_TX_FILE)
+	{
+		mig_err		rerr;
+		bool		newest;
+
+		mig_err_clear(&rerr);
+		if (r->in_tx)
+		{
+			db->rollback(db, &rerr);
+			r->in_tx = false;
+		}
+		newest = r->max_version == NULL || strcmp(f->version, r->max_version) >= 0;
+		if (newest)
+		{
+			/* the error row, in autocommit: what was applied before + the error */
+			mig_err		werr;
+
+			if (set_field(&start_row.error, row.error, strlen(row.error)) ||
+				set_field(&start_row.error_stmt, row.error_stmt, strlen(row.error_stmt)))
+				goto oom;
+			start_row.execution_time = row.execution_time;
+			mig_err_clear(&werr);
+			if (db->write_revision(db, &start_row, &werr) == MIG_OK)
+				r->max_version = f->version;
+		}
+	}
+	/* tx mode all: the caller rolls back everything; no row */
+	goto done;
+
+failed_write:
+	a->end_ns = mig_now_ns();
+	if (r->in_tx)
+	{
+		mig_err		rerr;
+
+		db->rollback(db, &rerr);
+		r->in_tx = false;
+	}
+	goto done;
+
+oom:
+	rc = mig_err_set(r->err, MIG_ENOMEM, "out of memory");
+done:
+	/* a file that started and failed outside a statement shows as failed */
+	if (rc != MIG_OK && a != NULL && a->error_text == NULL)
+	{
+		a->error_text = mig_strdup(r->err->msg);
+		if (a->end_ns == 0)
+			a->end_ns = mig_now_ns();
+		if (a->error_text)
+			log_error_line(r, a->error_text);
+	}
+	mig_sha256_free(&ph);
+	mig_buf_free(&partial);
+	mig_free(stored);
+	mig_rev_free(&row);
+	mig_rev_free(&start_row);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- the run (§g.1) */
+
+/* Pending files after baseline/checkpoints/order, to_version and amount. */
+static int
+compute_pending(run *r, mig_plan *plan)
+{
+	const mig_dir *dir = r->dir;
+	const mig_run_cfg *cfg = r->cfg;
+	const mig_file *files = dir->files;
+	size_t		n = dir->nfiles;
+	size_t		tidx = 0;
+	int			rc;
+
+	if (cfg->to_version)
+	{
+		size_t		i;
+
+		if ((rc = mig_plan_find_target(files, n, cfg->to_version, &tidx, r->err)) != MIG_OK)
+			return rc;
+		/* §g.7 step 2: a checkpoint after the target cuts the directory */
+		for (i = tidx + 1; i < n; i++)
+			if (files[i].checkpoint)
+			{
+				n = tidx + 1;
+				break;
+			}
+	}
+
+	if (r->revs.n == 0)
+	{
+		const mig_file *base = NULL;
+
+		if (r->db->check_clean && !cfg->baseline && !cfg->allow_dirty)
+		{
+			bool		clean = true;
+			char		reason[512] = "";
+
+			if ((rc = r->db->check_clean(r->db, &clean, reason, sizeof(reason), r->err)) != MIG_OK)
+				return rc;
+			if (!clean)
+			{
+				rc = mig_err_set(r->err, MIG_EHISTORY,
+								 "sql/migrate: connected database is not clean: %s. baseline version or allow-dirty is required",
+								 reason);
+				mig_err_hint(r->err, "Pass baseline => '<version>' to mark the existing schema as that version, or allow_dirty => true.");
+				return rc;
+			}
+		}
+		if ((rc = mig_plan_fresh(files, n, cfg->baseline, &base, plan, r->err)) != MIG_OK)
+			return rc;
+		if (base)
+		{
+			/* §f.4 baseline row; dry run writes nothing (DESIGN §6.12) */
+			mig_rev		b;
+
+			memset(&b, 0, sizeof(b));
+			b.version = (char *) base->version;
+			b.description = (char *) base->desc;
+			b.type = MIG_REV_BASELINE;
+			b.executed_at_ns = mig_now_ns();
+			b.error = "";
+			b.error_stmt = "";
+			b.hash = "";
+			b.partial_hashes = "null";
+			b.operator_version = MIG_OPERATOR_VERSION;
+			if (!cfg->dry_run && (rc = write_row(r, &b)) != MIG_OK)
+				return rc;
+			if (mig_revs_push(&r->revs, &b) != MIG_OK)
+				return mig_err_set(r->err, MIG_ENOMEM, "out of memory");
+		}
+	}
+	else if ((rc = mig_plan_pending(files, n, &r->revs, cfg->exec_order, plan, r->err)) != MIG_OK)
+		return rc;
+
+	if (cfg->to_version && n == dir->nfiles)
+	{
+		/* §g.7 step 3: cut after the target, which must be pending */
+		size_t		i;
+		bool		found = false;
+
+		for (i = 0; i < plan->n; i++)
+			if (plan->v[i] == &files[tidx])
+			{
+				plan->n = i + 1;
+				found = true;
+				break;
+			}
+		if (!found && plan->n > 0)
+			return mig_err_set(r->err, MIG_ENOTFOUND,
+							   "sql/migrate: migration with version \"%.200s\" not found", cfg->to_version);
+	}
+	if (cfg->has_amount && (int64_t) plan->n > cfg->amount)
+		plan->n = (size_t) cfg->amount;
+	return MIG_OK;
+}
+
+int
+mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
+		  mig_result *res, mig_err *err)
+{
+	run			r;
+	mig_plan	plan = {0};
+	int			rc;
+	size_t		i;
+	bool		logged_error = false;
+
+	memset(&r, 0, sizeof(r));
+	r.db = db;
+	r.dir = dir;
+	r.cfg = cfg;
+	r.res = res;
+	r.err = err;
+	res->status = MIG_RUN_RUNNING;
+	res->start_ns = mig_now_ns();
+
+	if (cfg->has_amount && cfg->amount < 1)
+	{
+		rc = mig_err_set(err, MIG_EINVAL, "cannot apply '%lld' migration files", (long long) cfg->amount);
+		goto out;
+	}
+
+	/* §g.1 step 5: the lock */
+	if ((rc = db->lock(db, cfg->lock_timeout_ms, err)) != MIG_OK)
+	{
+		mig_err_prefix(err, "acquiring database lock: ");
+		goto out;
+	}
+	r.locked = true;
+
+	/* step 7: the revisions table (not on dry run, DESIGN §6.12) */
+	if (!cfg->dry_run && (rc = db->init_revisions(db, cfg->revisions_schema, err)) != MIG_OK)
+		goto out;
+	/* step 8: the identifier row when reporting to the cloud (§f.5) */
+	if (!cfg->dry_run && cfg->cloud && cfg->cloud_dir && db->target_id &&
+		(rc = db->target_id(db, res->target_id, err)) != MIG_OK)
+		goto out;
+	res->start_ns = mig_now_ns();
+
+	if ((rc = db->read_revisions(db, cfg->revisions_schema, &r.revs, err)) != MIG_OK)
+		goto out;
+	for (i = 0; i < r.revs.n; i++)
+		if (r.max_version == NULL || strcmp(r.revs.v[i].version, r.max_version) > 0)
+			r.max_version = r.revs.v[i].version;
+
+	/* step 9: pending files; a failure here prints no log (§h.2) */
+	if ((rc = compute_pending(&r, &plan)) != MIG_OK)
+		goto out;
+	/* the baseline row may have been added */
+	if (r.revs.n > 0)
+	{
+		const char *cur = NULL;
+
+		for (i = 0; i < r.revs.n; i++)
+			if (cur == NULL || strcmp(r.revs.v[i].version, cur) > 0)
+				cur = r.revs.v[i].version;
+		res->current = mig_strdup(cur);
+		r.max_version = NULL;
+		for (i = 0; i < r.revs.n; i++)
+			if (r.max_version == NULL || strcmp(r.revs.v[i].version, r.max_version) > 0)
+				r.max_version = r.revs.v[i].version;
+		if (res->current == NULL)
+			goto oom;
+	}
+
+	/* step 10: nothing to do */
+	if (plan.n == 0)
+	{
+		log_str(&r, "No migration files to execute", false);
+		res->status = MIG_RUN_NOTHING;
+		res->end_ns = mig_now_ns();
+		rc = MIG_OK;
+		goto out;
+	}
+	res->pending = (const mig_file **) plan.v;
+	res->npending = plan.n;
+	memset(&plan, 0, sizeof(plan));
+	res->target = mig_strdup(res->pending[res->npending - 1]->version);
+	if (res->target == NULL)
+		goto oom;
+
+	/* step 12: the header, then every file checked before anything runs */
+	log_header(&r);
+	if ((rc = prepare(&r)) != MIG_OK)
+	{
+		fail(&r, rc);
+		res->end_ns = mig_now_ns();
+		log_footer(&r, true);
+		logged_error = true;
+		goto out;
+	}
+
+	/* step 13: execute */
+	if (cfg->tx_mode == MIG_TX_ALL && !cfg->dry_run)
+	{
+		if ((rc = db->begin(db, err)) != MIG_OK)
+			goto failed;
+		r.in_tx = true;
+	}
+	for (i = 0; i < r.nprep; i++)
+	{
+		if ((rc = exec_file(&r, &r.preps[i])) != MIG_OK)
+			goto failed;
+	}
+	if (r.in_tx)
+	{
+		r.in_tx = false;
+		if ((rc = db->commit(db, err)) != MIG_OK)
+			goto failed;
+		/* tx all: now everything is committed */
+		for (i = 0; i < res->napplied; i++)
+			if (r.max_version == NULL || strcmp(res->applied[i].file->version, r.max_version) > 0)
+				r.max_version = res->applied[i].file->version;
+	}
+	res->status = MIG_RUN_SUCCEEDED;
+	res->end_ns = mig_now_ns();
+	log_footer(&r, false);
+	logged_error = true;
+	rc = MIG_OK;
+	goto out;
+
+failed:
+	if (r.in_tx)
+	{
+		mig_err		rerr;
+
+		mig_err_clear(&rerr);
+		db->rollback(db, &rerr);
+		r.in_tx = false;
+	}
+	fail(&r, rc);
+	res->end_ns = mig_now_ns();
+	/* errors outside a file are shown only when no file started (§h.2) */
+	log_footer(&r, true);
+	logged_error = true;
+	goto out;
+
+oom:
+	rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+out:
+	if (rc != MIG_OK)
+		fail(&r, rc);
+	(void) logged_error;
+	if (res->end_ns == 0)
+		res->end_ns = mig_now_ns();
+	if (r.max_version && res->current_after == NULL)
+		res->current_after = mig_strdup(r.max_version);
+	if (r.locked)
+	{
+		mig_err		uerr;
+
+		mig_err_clear(&uerr);
+		if (db->unlock(db, &uerr) != MIG_OK && rc == MIG_OK)
+		{
+			*err = uerr;
+			rc = fail(&r, uerr.code);
+		}
+	}
+	for (i = 0; i < r.nprep; i++)
+		mig_stmts_free(&r.preps[i].stmts);
+	mig_free(r.preps);
+	mig_plan_free(&plan);
+	mig_revs_free(&r.revs);
+	return rc;
+}

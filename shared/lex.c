@@ -1,0 +1,1440 @@
+/*
+ * lex.c - split one migration file into statements the way Atlas's
+ * scanner does (spec §d, every option).
+ *
+ * Knows nothing of PostgreSQL or SQLite.  Statements are slices of the
+ * source; nothing is copied.
+ *
+ * Shape: a loop over an explicit stack of scanner "levels".  Level 0 splits
+ * the file.  Each BEGIN / BEGIN ATOMIC / BEGIN TRY attempt (§d.3 rules
+ * 13-15) pushes a nested level that scans sub-statements with the same
+ * options until the block's END; when it fails the parent carries on past
+ * the BEGIN header.  No C recursion, so deep nesting cannot overflow a host's
+ * stack.  A nested scan is a pure function of (kind, statement start), so
+ * its outcome is remembered for every sub-statement start it passed: later
+ * attempts that reach one of them stop at once.  Without that, a file with
+ * many unmatched BEGINs costs exponential time (each attempt re-scans the
+ * rest of the file, and so does every attempt inside it).
+ *
+ * The hot loop skips bytes that cannot start any rule with a 256-entry
+ * class table; quotes, comments and dollar quotes end with memchr/memmem.
+ * All rules fire on ASCII bytes, which are always rune boundaries for Go's
+ * UTF-8 decoder, so the byte loop agrees with Atlas's rune loop.  A level
+ * whose delimiter starts with a non-ASCII byte, or which must watch for the
+ * T-SQL END terminator, steps rune by rune instead.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mig.h"
+
+#define NONE ((size_t) -1)
+
+/* Outcome of a nested scan, stored per chain (see memo below). */
+#define RES_PENDING ((size_t) -1)
+#define RES_FAIL ((size_t) -2)
+
+/* What a level is scanning; nested kinds are also memo key tags. */
+enum
+{
+	K_TOP = 0,					/* the file itself */
+	K_ATOMIC = 1,				/* body of BEGIN ATOMIC, ends at END... (§d.3 rule 13) */
+	K_TRY = 2,					/* body of BEGIN TRY, ends at END CATCH (rule 14) */
+	K_BEGIN = 3					/* body of BEGIN, ends at END / END; (rule 15) */
+};
+
+/* What run() stopped for. */
+enum
+{
+	R_EMIT,						/* a statement ended: lx->em_* */
+	R_EOF,						/* no statement left */
+	R_FAIL,						/* scan error (formatted only at level 0) */
+	R_PUSH,						/* a BEGIN header: scan its body (lx->push_*) */
+	R_HIT,						/* memo knows this body's outcome (lx->hit) */
+	R_NOMEM,
+	R_OK						/* helpers: no error */
+};
+
+/* One scanner: Atlas's Scanner state, in absolute byte offsets. */
+typedef struct level
+{
+	size_t		win;			/* start of the current window: the text of
+								 * the statement being read begins here */
+	size_t		cur;			/* next byte to look at */
+	size_t		base;			/* offset where this scanner's byte count
+								 * starts (after a §d.2 directive line) */
+	size_t		hdr;			/* nested: end of the BEGIN header */
+	size_t		open;			/* outermost '(' of the statement */
+	size_t		depth;			/* parenthesis depth */
+	const char *delim;			/* current delimiter (source slice or arena) */
+	size_t		dlen;
+	size_t		et_pos;			/* endterm cache: last whitespace position */
+	size_t		et_last;		/* ... and the last non-space before it */
+	size_t		et_win;
+	uint32_t	chain;			/* nested: memo chain of this scan */
+	unsigned char kind;			/* K_* */
+	bool		fresh;			/* at a statement start */
+	bool		deflt;			/* delimiter is the default ";" */
+	bool		et;				/* watch for the T-SQL END terminator */
+} level;
+
+/* An arena block holding an unescaped delimiter. */
+typedef struct dblk
+{
+	struct dblk *next;
+	char		data[];
+} dblk;
+
+/* A cached forward search: first hit at or after `from` is `at`. */
+typedef struct fcache
+{
+	size_t		from;
+	size_t		at;
+} fcache;
+
+typedef struct lexer
+{
+	const unsigned char *s;
+	size_t		n;
+	unsigned	flags;
+	mig_err    *err;
+
+	level	   *lv;				/* the level stack */
+	size_t		nlv;
+	size_t		caplv;
+
+	uint64_t   *mkeys;			/* memo: (start << 2 | kind) + 1, 0 = empty */
+	uint32_t   *mvals;			/* memo: chain id */
+	size_t		mcap;
+	size_t		mcount;
+	size_t	   *chains;			/* chain id -> RES_* or result position */
+	size_t		nchains;
+	size_t		capchains;
+
+	dblk	   *arena;
+
+	fcache		nl;				/* next '\n' */
+	fcache		cc;				/* next "*" "/" */
+	fcache		dq;				/* next dollar tag dq_tag */
+	size_t		dq_tag;
+	size_t		dq_len;
+
+	unsigned char tbase[256];	/* bytes that may start a rule, any delimiter */
+	unsigned char tdef[256];	/* ... plus ';' and BEGIN letters */
+	unsigned char tcus[256];	/* ... plus the first byte of a custom delimiter */
+	int			cus_d0;
+
+	size_t		em_ts;			/* R_EMIT: raw text [em_ts, em_te) */
+	size_t		em_te;
+	size_t		push_hdr;		/* R_PUSH */
+	unsigned char push_kind;
+	size_t		hit;			/* R_HIT */
+	int			code;			/* error code when level 0 failed */
+} lexer;
+
+/* ---------------------------------------------------------------- characters */
+
+/* ASCII `\s` of Go's regexp: [\t\n\f\r ] (no VT). */
+static inline bool
+rx_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+/* `\w` of Go's regexp. */
+static inline bool
+rx_word(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+		(c >= 'a' && c <= 'z') || c == '_';
+}
+
+/* ASCII case-insensitive compare of n bytes against a lower-case word. */
+static inline bool
+ci_eq(const unsigned char *p, const char *lower, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		if ((p[i] | 0x20) != (unsigned char) lower[i])
+			return false;
+	return true;
+}
+
+/*
+ * Width of the rune at p as Go's utf8.DecodeRune sees it: 1 for ASCII and
+ * for every invalid sequence (overlong, surrogate, > U+10FFFF, truncated).
+ */
+static size_t
+go_width(const unsigned char *s, size_t p, size_t n)
+{
+	unsigned char c = s[p],
+				lo = 0x80,
+				hi = 0xBF;
+	size_t		w,
+				i;
+
+	if (c < 0xC2 || c > 0xF4)
+		return 1;
+	if (c < 0xE0)
+		w = 2;
+	else if (c < 0xF0)
+	{
+		w = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	}
+	else
+	{
+		w = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	}
+	if (n - p < w || s[p + 1] < lo || s[p + 1] > hi)
+		return 1;
+	for (i = 2; i < w; i++)
+		if (s[p + i] < 0x80 || s[p + i] > 0xBF)
+			return 1;
+	return w;
+}
+
+/*
+ * Length of the Unicode whitespace rune at p (Go's unicode.IsSpace: ASCII
+ * TAB..CR and space, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028,
+ * U+2029, U+202F, U+205F, U+3000), 0 if none.
+ */
+static inline size_t
+uspace(const unsigned char *s, size_t p, size_t n)
+{
+	unsigned char c = s[p];
+
+	if (c < 0x80)
+		return (c == ' ' || (c >= '\t' && c <= '\r')) ? 1 : 0;
+	if (c == 0xC2)
+		return (n - p >= 2 && (s[p + 1] == 0x85 || s[p + 1] == 0xA0)) ? 2 : 0;
+	if (n - p < 3)
+		return 0;
+	if (c == 0xE1)
+		return (s[p + 1] == 0x9A && s[p + 2] == 0x80) ? 3 : 0;
+	if (c == 0xE2)
+	{
+		if (s[p + 1] == 0x80)
+		{
+			unsigned char d = s[p + 2];
+
+			return ((d >= 0x80 && d <= 0x8A) || d == 0xA8 || d == 0xA9 || d == 0xAF) ? 3 : 0;
+		}
+		return (s[p + 1] == 0x81 && s[p + 2] == 0x9F) ? 3 : 0;
+	}
+	if (c == 0xE3)
+		return (s[p + 1] == 0x80 && s[p + 2] == 0x80) ? 3 : 0;
+	return 0;
+}
+
+/* Length of a Unicode whitespace rune ending at p (not before lo), 0 if none. */
+static inline size_t
+uspace_back(const unsigned char *s, size_t lo, size_t p)
+{
+	unsigned char c = s[p - 1];
+
+	if (c < 0x80)
+		return (c == ' ' || (c >= '\t' && c <= '\r')) ? 1 : 0;
+	if (p - lo >= 2 && s[p - 2] == 0xC2 && (c == 0x85 || c == 0xA0))
+		return 2;
+	if (p - lo >= 3 && uspace(s, p - 3, p) == 3)
+		return 3;
+	return 0;
+}
+
+/* Skip Unicode whitespace (strings.TrimLeftFunc(unicode.IsSpace)). */
+static inline size_t
+skip_ws(const unsigned char *s, size_t p, size_t n)
+{
+	size_t		w;
+
+	while (p < n && (w = uspace(s, p, n)) != 0)
+		p += w;
+	return p;
+}
+
+/* strings.TrimSpace on [*a, *b). */
+static void
+trim(const unsigned char *s, size_t *a, size_t *b)
+{
+	size_t		w;
+
+	*a = skip_ws(s, *a, *b);
+	while (*b > *a && (w = uspace_back(s, *a, *b)) != 0)
+		*b -= w;
+}
+
+/*
+ * If [p, n) starts with `kw` (case-insensitive) followed by one or more
+ * ASCII spaces, the offset after those spaces (`kw\s+`, greedy); else 0.
+ */
+static inline size_t
+kw_ws(const unsigned char *s, size_t p, size_t n, const char *kw, size_t len)
+{
+	size_t		q;
+
+	if (n - p <= len || !ci_eq(s + p, kw, len) || !rx_space(s[p + len]))
+		return 0;
+	q = p + len + 1;
+	while (q < n && rx_space(s[q]))
+		q++;
+	return q;
+}
+
+/* ---------------------------------------------------------------- searches */
+
+static size_t
+find_nl(lexer *lx, size_t from)
+{
+	const unsigned char *hit;
+
+	if (from >= lx->nl.from && lx->nl.from != NONE && (lx->nl.at == NONE || lx->nl.at >= from))
+		return lx->nl.at;
+	hit = from < lx->n ? memchr(lx->s + from, '\n', lx->n - from) : NULL;
+	lx->nl.from = from;
+	lx->nl.at = hit ? (size_t) (hit - lx->s) : NONE;
+	return lx->nl.at;
+}
+
+static size_t
+find_cc(lexer *lx, size_t from)
+{
+	const unsigned char *hit;
+
+	if (from >= lx->cc.from && lx->cc.from != NONE && (lx->cc.at == NONE || lx->cc.at >= from))
+		return lx->cc.at;
+	hit = from < lx->n ? memmem(lx->s + from, lx->n - from, "*/", 2) : NULL;
+	lx->cc.from = from;
+	lx->cc.at = hit ? (size_t) (hit - lx->s) : NONE;
+	return lx->cc.at;
+}
+
+/* Next occurrence of the dollar tag [tag, tag+len) at or after from. */
+static size_t
+find_tag(lexer *lx, size_t tag, size_t len, size_t from)
+{
+	const unsigned char *hit;
+
+	if (lx->dq.from != NONE && len == lx->dq_len &&
+		memcmp(lx->s + tag, lx->s + lx->dq_tag, len) == 0 &&
+		from >= lx->dq.from && (lx->dq.at == NONE || lx->dq.at >= from))
+		return lx->dq.at;
+	hit = from < lx->n ? memmem(lx->s + from, lx->n - from, lx->s + tag, len) : NULL;
+	lx->dq.from = from;
+	lx->dq.at = hit ? (size_t) (hit - lx->s) : NONE;
+	lx->dq_tag = tag;
+	lx->dq_len = len;
+	return lx->dq.at;
+}
+
+/*
+ * §d.3 rule 8: length of a dollar-quote opening `$tag$` at p, 0 if none.
+ * Tag: [A-Za-z_\x{C8}-\x{FF}] then [A-Za-z0-9_\x{C8}-\x{FF}]*.
+ */
+static size_t
+dollar_tag(const unsigned char *s, size_t p, size_t n)
+{
+	size_t		q = p + 1;
+	bool		first = true;
+
+	while (q < n)
+	{
+		unsigned char c = s[q];
+
+		if (c == '$')
+			return q + 1 - p;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+			(!first && c >= '0' && c <= '9'))
+			q++;
+		else if (c == 0xC3 && q + 1 < n && s[q + 1] >= 0x88 && s[q + 1] <= 0xBF)
+			q += 2;
+		else
+			return 0;
+		first = false;
+	}
+	return 0;
+}
+
+/* GO command at p: `(?i)^GO(?:\s+|$)` (§d.3 rule 6). */
+static inline bool
+go_at(const unsigned char *s, size_t p, size_t n)
+{
+	if (p >= n || n - p < 2 || !ci_eq(s + p, "go", 2))
+		return false;
+	return p + 2 == n || rx_space(s[p + 2]);
+}
+
+/*
+ * Go's strconv.Atoi verdict on a GO count: 0 ok, 1 invalid syntax, 2 value
+ * out of range.
+ */
+static int
+go_atoi(const unsigned char *t, size_t len)
+{
+	size_t		i = 0;
+	bool		neg = false;
+	uint64_t	v = 0;
+
+	if (len == 0)
+		return 1;
+	if (t[0] == '+' || t[0] == '-')
+	{
+		neg = t[0] == '-';
+		i = 1;
+	}
+	if (i == len)
+		return 1;
+	if (len < 19)
+	{
+		for (; i < len; i++)
+			if (t[i] < '0' || t[i] > '9')
+				return 1;
+		return 0;
+	}
+	for (; i < len; i++)
+	{
+		uint64_t	d;
+
+		if (t[i] < '0' || t[i] > '9')
+			return 1;
+		d = (uint64_t) (t[i] - '0');
+		if (v >= UINT64_MAX / 10 + 1)
+			return 2;
+		v *= 10;
+		if (v + d < v)
+			return 2;
+		v += d;
+	}
+	if ((!neg && v > (uint64_t) INT64_MAX) || (neg && v > (uint64_t) INT64_MAX + 1))
+		return 2;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* A positioned error "L:C: msg" (§d.5); p is the offset just past the culprit. */
+static int
+fail_at(lexer *lx, bool top, size_t p, const char *msg)
+{
+	size_t		line = 1,
+				last = NONE,
+				i = 0;
+	const unsigned char *nl;
+
+	if (!top)
+		return R_FAIL;
+	while (i < p && (nl = memchr(lx->s + i, '\n', p - i)) != NULL)
+	{
+		last = (size_t) (nl - lx->s);
+		line++;
+		i = last + 1;
+	}
+	lx->code = mig_err_set(lx->err, MIG_ESCAN, "%zu:%zu: %s", line,
+						   line == 1 ? p : p - last - 1, msg);
+	return R_FAIL;
+}
+
+static int
+fail_msg(lexer *lx, bool top, const char *msg)
+{
+	if (top)
+		lx->code = mig_err_set(lx->err, MIG_ESCAN, "%s", msg);
+	return R_FAIL;
+}
+
+/* `1:0: no input found after delimiter "<arg>"` (§d.2). */
+static int
+fail_no_input(lexer *lx, bool top, size_t arg, size_t alen)
+{
+	mig_buf		b;
+
+	if (!top)
+		return R_FAIL;
+	mig_buf_init(&b);
+	if (mig_buf_goquote(&b, (const char *) lx->s + arg, alen) != MIG_OK)
+	{
+		mig_buf_free(&b);
+		return R_NOMEM;
+	}
+	lx->code = mig_err_set(lx->err, MIG_ESCAN, "1:0: no input found after delimiter %s", b.data);
+	mig_buf_free(&b);
+	return R_FAIL;
+}
+
+/* The GO count is not a number (Atlas's wording, strconv's error inside). */
+static int
+fail_go(lexer *lx, bool top, size_t raw, size_t rawlen, size_t t, size_t tlen, int why)
+{
+	mig_buf		a,
+				b;
+	int			r = R_FAIL;
+
+	if (!top)
+		return R_FAIL;
+	mig_buf_init(&a);
+	mig_buf_init(&b);
+	if (mig_buf_goquote(&a, (const char *) lx->s + raw, rawlen) != MIG_OK ||
+		mig_buf_goquote(&b, (const char *) lx->s + t, tlen) != MIG_OK)
+		r = R_NOMEM;
+	else
+		lx->code = mig_err_set(lx->err, MIG_ESCAN,
+							   "sql/migrate: invalid GO command, expect digits got %s: "
+							   "strconv.Atoi: parsing %s: %s", a.data, b.data,
+							   why == 2 ? "value out of range" : "invalid syntax");
+	mig_buf_free(&a);
+	mig_buf_free(&b);
+	return r;
+}
+
+/* ---------------------------------------------------------------- delimiters */
+
+/*
+ * Set L's delimiter from raw text (§d.2 / §d.3 rule 5): `''` -> `'` when
+ * the text was quoted, then `\n`, `\r`, `\t` -> LF, CR, TAB.  The result
+ * points into the source unless something had to be rewritten.
+ */
+static int
+set_delim(lexer *lx, level *L, size_t raw, size_t len, bool quoted, bool top)
+{
+	const unsigned char *p = lx->s + raw;
+	bool		rewrite = false;
+	size_t		i,
+				o;
+	dblk	   *blk;
+	char	   *d;
+
+	if (len == 0)
+		return fail_msg(lx, top, "empty delimiter");
+	for (i = 0; i + 1 < len && !rewrite; i++)
+		if ((quoted && p[i] == '\'' && p[i + 1] == '\'') ||
+			(p[i] == '\\' && (p[i + 1] == 'n' || p[i + 1] == 'r' || p[i + 1] == 't')))
+			rewrite = true;
+	if (!rewrite)
+	{
+		L->delim = (const char *) p;
+		L->dlen = len;
+	}
+	else
+	{
+		blk = mig_alloc(sizeof(dblk) + len);
+		if (blk == NULL)
+			return R_NOMEM;
+		blk->next = lx->arena;
+		lx->arena = blk;
+		d = blk->data;
+		/* first the MySQL client's quote rule, then the escapes */
+		for (i = o = 0; i < len; i++)
+		{
+			d[o++] = (char) p[i];
+			if (quoted && p[i] == '\'' && i + 1 < len && p[i + 1] == '\'')
+				i++;
+		}
+		len = o;
+		for (i = o = 0; i < len; i++)
+		{
+			if (d[i] == '\\' && i + 1 < len &&
+				(d[i + 1] == 'n' || d[i + 1] == 'r' || d[i + 1] == 't'))
+			{
+				d[o++] = d[i + 1] == 'n' ? '\n' : d[i + 1] == 'r' ? '\r' : '\t';
+				i++;
+			}
+			else
+				d[o++] = d[i];
+		}
+		L->delim = d;
+		L->dlen = o;
+	}
+	L->deflt = L->dlen == 1 && L->delim[0] == ';';
+	return R_OK;
+}
+
+/*
+ * §d.2 with §e.1: is the line at st the directive `-- atlas:delimiter`?
+ * Sets the raw argument and the offset of the line's end.  The prefix of
+ * the pattern is greedy, so a later `atlas:<word>` reachable through
+ * printable ASCII takes the match away from ours.
+ */
+static bool
+delim_directive(lexer *lx, size_t st, size_t *arg, size_t *alen, size_t *eol)
+{
+	const unsigned char *s = lx->s;
+	size_t		n = lx->n,
+				e,
+				pr,
+				j,
+				q,
+				sp;
+	const unsigned char *nl;
+
+	if (n - st < 9 || memcmp(s + st, "-- atlas:", 9) != 0)
+		return false;
+	nl = memchr(s + st, '\n', n - st);
+	e = nl ? (size_t) (nl - s) : n;
+	for (pr = st; pr < e && s[pr] >= 0x20 && s[pr] <= 0x7e; pr++)
+		;
+	for (j = st + 4; j <= pr && j + 6 < e; j++)
+		if (s[j] == 'a' && memcmp(s + j, "atlas:", 6) == 0 && rx_word(s[j + 6]))
+			return false;
+	for (q = st + 9; q < e && rx_word(s[q]); q++)
+		;
+	if (q - (st + 9) != 9 || memcmp(s + st + 9, "delimiter", 9) != 0)
+		return false;
+	for (sp = q; sp < e && s[sp] == ' '; sp++)
+		;
+	if (sp > q && sp < e)
+	{
+		*arg = sp;
+		*alen = e - sp;
+	}
+	else if (sp - q >= 2)
+	{
+		/* ` +(.+)` backtracks to leave the last space to `.+` */
+		*arg = e - 1;
+		*alen = 1;
+	}
+	else
+	{
+		*arg = q;
+		*alen = 0;
+	}
+	*eol = e;
+	return true;
+}
+
+/* Start a scanner at st: Atlas's Scanner.init (§d.2). */
+static int
+init_level(lexer *lx, level *L, size_t st, unsigned char kind, bool top)
+{
+	size_t		arg,
+				alen,
+				eol;
+	int			r;
+
+	memset(L, 0, sizeof(*L));
+	L->win = L->cur = L->base = L->hdr = st;
+	L->delim = ";";
+	L->dlen = 1;
+	L->deflt = true;
+	L->fresh = true;
+	L->kind = kind;
+	L->et_pos = NONE;
+	L->et = kind == K_BEGIN && (lx->flags & MIG_LEX_BEGIN_END_TERM);
+	if (!delim_directive(lx, st, &arg, &alen, &eol))
+		return R_OK;
+	r = set_delim(lx, L, arg, alen, false, top);
+	if (r != R_OK)
+		return r;
+	if (eol == lx->n)
+		return fail_no_input(lx, top, arg, alen);
+	L->win = L->cur = L->base = eol + 1;
+	return R_OK;
+}
+
+/* The class table for L, or NULL when L must step rune by rune. */
+static const unsigned char *
+pick_table(lexer *lx, const level *L)
+{
+	unsigned char d0 = (unsigned char) L->delim[0];
+
+	if (L->et || d0 >= 0x80)
+		return NULL;
+	if (L->deflt)
+		return lx->tdef;
+	if (lx->cus_d0 != d0)
+	{
+		memcpy(lx->tcus, lx->tbase, sizeof(lx->tcus));
+		lx->tcus[d0] = 1;
+		lx->cus_d0 = d0;
+	}
+	return lx->tcus;
+}
+
+static void
+build_tables(lexer *lx)
+{
+	unsigned	f = lx->flags;
+
+	memset(lx->tbase, 0, sizeof(lx->tbase));
+	lx->tbase['('] = lx->tbase[')'] = 1;
+	lx->tbase['\''] = lx->tbase['"'] = lx->tbase['`'] = 1;
+	lx->tbase['-'] = lx->tbase['/'] = 1;
+	if (f & MIG_LEX_DOLLAR)
+		lx->tbase['$'] = 1;
+	if (f & MIG_LEX_HASH_COMMENTS)
+		lx->tbase['#'] = 1;
+	if (f & MIG_LEX_GO)
+		lx->tbase['\n'] = lx->tbase['G'] = lx->tbase['g'] = 1;
+	memcpy(lx->tdef, lx->tbase, sizeof(lx->tdef));
+	lx->tdef[';'] = 1;
+	if (f & (MIG_LEX_BEGIN | MIG_LEX_BEGIN_ATOMIC | MIG_LEX_BEGIN_TRYCATCH))
+		lx->tdef['B'] = lx->tdef['b'] = 1;
+	lx->cus_d0 = -1;
+}
+
+/* ---------------------------------------------------------------- memo */
+
+static inline size_t
+mhash(uint64_t k, size_t mask)
+{
+	k ^= k >> 33;
+	k *= UINT64_C(0xff51afd7ed558ccd);
+	k ^= k >> 33;
+	return (size_t) k & mask;
+}
+
+/* Chain id recorded for key, or UINT32_MAX. */
+static uint32_t
+memo_get(const lexer *lx, uint64_t key)
+{
+	size_t		i;
+
+	if (lx->mcap == 0)
+		return UINT32_MAX;
+	for (i = mhash(key, lx->mcap - 1); lx->mkeys[i] != 0; i = (i + 1) & (lx->mcap - 1))
+		if (lx->mkeys[i] == key)
+			return lx->mvals[i];
+	return UINT32_MAX;
+}
+
+static int
+memo_put(lexer *lx, uint64_t key, uint32_t val)
+{
+	size_t		i;
+
+	if (2 * (lx->mcount + 1) > lx->mcap)
+	{
+		size_t		ncap = lx->mcap ? 2 * lx->mcap : 256;
+		uint64_t   *nk = mig_calloc(ncap, sizeof(uint64_t));
+		uint32_t   *nv = mig_alloc(ncap * sizeof(uint32_t));
+		size_t		j;
+
+		if (nk == NULL || nv == NULL)
+		{
+			mig_free(nk);
+			mig_free(nv);
+			return MIG_ENOMEM;
+		}
+		for (j = 0; j < lx->mcap; j++)
+		{
+			if (lx->mkeys[j] == 0)
+				continue;
+			for (i = mhash(lx->mkeys[j], ncap - 1); nk[i] != 0; i = (i + 1) & (ncap - 1))
+				;
+			nk[i] = lx->mkeys[j];
+			nv[i] = lx->mvals[j];
+		}
+		mig_free(lx->mkeys);
+		mig_free(lx->mvals);
+		lx->mkeys = nk;
+		lx->mvals = nv;
+		lx->mcap = ncap;
+	}
+	for (i = mhash(key, lx->mcap - 1); lx->mkeys[i] != 0; i = (i + 1) & (lx->mcap - 1))
+		;
+	lx->mkeys[i] = key;
+	lx->mvals[i] = val;
+	lx->mcount++;
+	return MIG_OK;
+}
+
+/* ---------------------------------------------------------------- scanning */
+
+/*
+ * Endterm test (§d.3 rule 12, T-SQL): does the text read so far, [win, c],
+ * match `\s*END\s*$`?  Consecutive whitespace reuses the previous answer.
+ */
+static bool
+endterm_at(const unsigned char *s, level *L, size_t win, size_t c)
+{
+	size_t		q;
+
+	if (s[c] >= 0x80)
+		return false;
+	if (!rx_space(s[c]))
+		q = c;
+	else if (L->et_pos != NONE && L->et_win == win && L->et_pos + 1 == c)
+		q = L->et_last;
+	else
+	{
+		q = c;
+		while (q > win && rx_space(s[q]))
+			q--;
+		if (rx_space(s[q]))
+			q = NONE;
+	}
+	if (rx_space(s[c]))
+	{
+		L->et_pos = c;
+		L->et_last = q;
+		L->et_win = win;
+	}
+	return q != NONE && q >= win + 2 && ci_eq(s + q - 2, "end", 3);
+}
+
+/*
+ * Run level L until a statement ends, input ends, an error occurs or a
+ * BEGIN header needs its body scanned.  Atlas's Scanner.stmt, with the rules
+ * of §d.3 applied in order to each character.
+ */
+static int
+run(lexer *lx, level *L, bool top)
+{
+	const unsigned char *s = lx->s;
+	const unsigned char *tab;
+	size_t		n = lx->n;
+	unsigned	f = lx->flags;
+	size_t		c,
+				win,
+				te = 0,
+				next = 0;
+	int			r;
+
+	if (L->fresh)
+	{
+		L->win = skip_ws(s, L->win, n);
+		if (L->win == n)
+			return R_EOF;
+		L->cur = L->win;
+		L->depth = 0;
+		L->fresh = false;
+		if (L->kind != K_TOP && L->deflt)
+		{
+			uint64_t	key = (((uint64_t) L->win << 2) | L->kind) + 1;
+			uint32_t	id = memo_get(lx, key);
+
+			if (id == UINT32_MAX)
+			{
+				if (memo_put(lx, key, L->chain) != MIG_OK)
+					return R_NOMEM;
+			}
+			else if (lx->chains[id] != RES_PENDING)
+			{
+				lx->hit = lx->chains[id];
+				return R_HIT;
+			}
+		}
+	}
+	tab = pick_table(lx, L);
+	c = L->cur;
+	win = L->win;
+
+	for (;;)
+	{
+		unsigned char b;
+
+		if (c > win && tab)
+			while (c < n && !tab[s[c]])
+				c++;
+
+		/* §d.3 rule 1: end of input */
+		if (c >= n)
+		{
+			if (L->depth > 0)
+			{
+				L->cur = c;
+				return fail_at(lx, top, L->open + 1, "unclosed '('");
+			}
+			if (n > win)
+			{
+				te = next = n;
+				goto emit;
+			}
+			L->cur = L->win = n;
+			return R_EOF;
+		}
+		b = s[c];
+
+		/* rules 2, 3: parentheses */
+		if (b == '(')
+		{
+			if (L->depth++ == 0)
+				L->open = c;
+			c++;
+			continue;
+		}
+		if (b == ')')
+		{
+			if (L->depth == 0)
+				return fail_at(lx, top, c + 1, "unexpected ')'");
+			L->depth--;
+			c++;
+			continue;
+		}
+
+		/* rule 4: quotes; EscapedStringExt never fires, so only BackslashEscapes */
+		if (b == '\'' || b == '"' || b == '`')
+		{
+			size_t		p = c + 1,
+						q = NONE;
+
+			for (;;)
+			{
+				const unsigned char *hit;
+
+				if (q == NONE || q < p)
+				{
+					hit = p < n ? memchr(s + p, b, n - p) : NULL;
+					if (hit == NULL)
+					{
+						const char *msg = b == '\'' ? "unclosed quote '\\''" :
+						b == '"' ? "unclosed quote '\"'" : "unclosed quote '`'";
+
+						return fail_at(lx, top, c + 1, msg);
+					}
+					q = (size_t) (hit - s);
+				}
+				/* BackslashEscapes: a backslash skips the next character */
+				if ((f & MIG_LEX_BACKSLASH) &&
+					(hit = memchr(s + p, '\\', q - p)) != NULL)
+				{
+					p = (size_t) (hit - s) + 2;
+					continue;
+				}
+				c = q + 1;
+				break;
+			}
+			continue;
+		}
+
+		/* rule 5: client-side DELIMITER command, first character only */
+		if (c == win && n - win > 9 && ci_eq(s + c, "delimiter", 9))
+		{
+			size_t		p = c + 9,
+						lf,
+						e,
+						a,
+						z;
+			bool		quoted = false;
+
+			if (s[p] != ' ')
+			{
+				c = p;
+				continue;
+			}
+			lf = find_nl(lx, p);
+			e = lf == NONE ? n : lf + 1;
+			a = p;
+			z = e;
+			trim(s, &a, &z);
+			if (z > a && s[a] == '\'' && s[z - 1] == '\'')
+			{
+				/* a lone quote crashes Atlas; here it is empty */
+				quoted = true;
+				if (z - a == 1)
+					z = a;
+				else
+				{
+					a++;
+					z--;
+				}
+			}
+			r = set_delim(lx, L, a, z - a, quoted, top);
+			if (r != R_OK)
+			{
+				L->cur = c;
+				return r;
+			}
+			L->win = win = skip_ws(s, e, n);
+			c = win;
+			tab = pick_table(lx, L);
+			continue;
+		}
+
+		/* rule 6: GO (T-SQL) */
+		if (f & MIG_LEX_GO)
+		{
+			size_t		p = NONE;
+
+			if (b == '\n' && c + 1 < n && go_at(s, c + 1, n))
+			{
+				te = c + 1;
+				p = c + 3;
+			}
+			else if ((c == win || s[c - 1] == '\n') && go_at(s, c, n))
+			{
+				te = c;
+				p = c + 2;
+			}
+			if (p != NONE)
+			{
+				if (p < n && s[p] == ' ')
+				{
+					size_t		lf = find_nl(lx, p),
+								q = lf == NONE ? n : lf + 1,
+								a = p,
+								z = q;
+					int			why;
+
+					trim(s, &a, &z);
+					why = go_atoi(s + a, z - a);
+					if (why != 0)
+						return fail_go(lx, top, p, q - p, a, z - a, why);
+					p = q;
+				}
+				next = p;
+				goto emit;
+			}
+		}
+
+		/* rule 7: the delimiter beats dollar quotes, comments and BEGIN */
+		if (L->depth == 0 && b == (unsigned char) L->delim[0] &&
+			n - c >= L->dlen && memcmp(s + c, L->delim, L->dlen) == 0)
+		{
+			te = next = c + L->dlen;
+			goto emit;
+		}
+
+		/* rule 8: dollar quote; unclosed consumes the rest silently */
+		if (b == '$' && (f & MIG_LEX_DOLLAR))
+		{
+			size_t		tl = dollar_tag(s, c, n);
+
+			if (tl)
+			{
+				size_t		at = find_tag(lx, c, tl, c + tl);
+
+				c = at == NONE ? n : at + tl;
+				continue;
+			}
+		}
+
+		/* rules 9-11: comments; unterminated is not a comment */
+		{
+			size_t		open = 0,
+						at = NONE,
+						tl = 1;
+
+			if (b == '#' && (f & MIG_LEX_HASH_COMMENTS))
+			{
+				open = 1;
+				at = find_nl(lx, c + 1);
+			}
+			else if (b == '-' && c + 1 < n && s[c + 1] == '-')
+			{
+				open = 2;
+				at = find_nl(lx, c + 2);
+			}
+			else if (b == '/' && c + 1 < n && s[c + 1] == '*')
+			{
+				open = 2;
+				at = find_cc(lx, c + 2);
+				tl = 2;
+			}
+			if (open)
+			{
+				if (at == NONE)
+					c += open;
+				else if (c != win)
+					c = at + tl;
+				else
+				{
+					/* a leading comment is cut out of the statement */
+					L->win = win = skip_ws(s, at + tl, n);
+					c = win;
+				}
+				continue;
+			}
+		}
+
+		/* rule 12: END terminator inside a T-SQL BEGIN group */
+		if (L->et && endterm_at(s, L, win, c))
+		{
+			te = next = c + 1;
+			goto emit;
+		}
+
+		/* rules 13-15: BEGIN ATOMIC, BEGIN TRY, BEGIN (default delimiter only) */
+		if ((b | 0x20) == 'b' && L->deflt &&
+			(f & (MIG_LEX_BEGIN | MIG_LEX_BEGIN_ATOMIC | MIG_LEX_BEGIN_TRYCATCH)))
+		{
+			size_t		h = kw_ws(s, c, n, "begin", 5),
+						h2 = 0;
+			unsigned char k = K_TOP;
+
+			if (h)
+			{
+				if ((f & MIG_LEX_BEGIN_ATOMIC) && (h2 = kw_ws(s, h, n, "atomic", 6)) != 0)
+					k = K_ATOMIC;
+				else if ((f & MIG_LEX_BEGIN_TRYCATCH) && (h2 = kw_ws(s, h, n, "try", 3)) != 0)
+					k = K_TRY;
+				else if ((f & MIG_LEX_BEGIN) && (c == win || rx_space(s[c - 1])))
+				{
+					k = K_BEGIN;
+					h2 = h;
+				}
+			}
+			if (k != K_TOP)
+			{
+				/* on failure the parent resumes after the header */
+				L->cur = h2;
+				L->win = win;
+				lx->push_kind = k;
+				lx->push_hdr = h2;
+				return R_PUSH;
+			}
+		}
+
+		/* an ordinary character */
+		c += tab ? 1 : (b < 0x80 ? 1 : go_width(s, c, n));
+	}
+
+emit:
+	lx->em_ts = win;
+	lx->em_te = te;
+	L->win = L->cur = next;
+	L->fresh = true;
+	return R_EMIT;
+}
+
+/*
+ * Does the sub-statement text [a, b) end the nested block of this kind?
+ * For BEGIN TRY, *back is how far Atlas steps back from the statement's end.
+ */
+static bool
+block_end(const lexer *lx, unsigned char kind, size_t a, size_t b, size_t *back)
+{
+	const unsigned char *s = lx->s;
+	size_t		m;
+	bool		starts_end = b - a >= 3 && ci_eq(s + a, "end", 3);
+
+	*back = 0;
+	switch (kind)
+	{
+		case K_ATOMIC:
+			/* `^\s*END\s*`: any text starting with END */
+			return starts_end;
+		case K_BEGIN:
+			if (starts_end)
+			{
+				/* END alone, or END followed by the delimiter ";" */
+				for (m = a + 3; m < b && rx_space(s[m]); m++)
+					;
+				return m == b || (b - m == 1 && s[m] == ';');
+			}
+			/* BeginEndTerminator: text ending in END */
+			return (lx->flags & MIG_LEX_BEGIN_END_TERM) && b - a >= 3 &&
+				ci_eq(s + b - 3, "end", 3);
+		case K_TRY:
+			if (!starts_end)
+				return false;
+			for (m = a + 3; m < b && rx_space(s[m]); m++)
+				;
+			if (b - m < 5 || !ci_eq(s + m, "catch", 5))
+				return false;
+			for (m += 5; m < b && rx_space(s[m]); m++)
+				;
+			/* Atlas backs up to just after "END CATCH" */
+			*back = b - m;
+			return true;
+	}
+	return false;
+}
+
+/* §d.4: strip the delimiter when not the default (or OmitDelimiter), trim. */
+static void
+finish_text(const lexer *lx, const level *L, size_t *a, size_t *b)
+{
+	if (((lx->flags & MIG_LEX_OMIT_DELIM) || !L->deflt) &&
+		*b - *a >= L->dlen && memcmp(lx->s + *b - L->dlen, L->delim, L->dlen) == 0)
+		*b -= L->dlen;
+	trim(lx->s, a, b);
+}
+
+static int
+push_stmt(mig_stmts *out, const char *text, size_t len)
+{
+	if (out->n == out->cap)
+	{
+		size_t		ncap = out->cap ? 2 * out->cap : 16;
+		mig_stmt   *v;
+
+		if (ncap > SIZE_MAX / sizeof(mig_stmt))
+			return MIG_ENOMEM;
+		v = mig_realloc(out->v, ncap * sizeof(mig_stmt));
+		if (v == NULL)
+			return MIG_ENOMEM;
+		out->v = v;
+		out->cap = ncap;
+	}
+	out->v[out->n].text = text;
+	out->v[out->n].len = len;
+	out->n++;
+	return MIG_OK;
+}
+
+/* Push a nested level for a BEGIN header; R_FAIL if its init fails. */
+static int
+push_level(lexer *lx)
+{
+	level	   *C;
+	int			r;
+
+	if (lx->nlv == lx->caplv)
+	{
+		size_t		ncap = 2 * lx->caplv;
+		level	   *v;
+
+		if (ncap > SIZE_MAX / sizeof(level))
+			return R_NOMEM;
+		v = mig_realloc(lx->lv, ncap * sizeof(level));
+		if (v == NULL)
+			return R_NOMEM;
+		lx->lv = v;
+		lx->caplv = ncap;
+	}
+	if (lx->nchains == lx->capchains)
+	{
+		size_t		ncap = lx->capchains ? 2 * lx->capchains : 64;
+		size_t	   *v;
+
+		if (ncap >= UINT32_MAX || ncap > SIZE_MAX / sizeof(size_t))
+			return R_NOMEM;
+		v = mig_realloc(lx->chains, ncap * sizeof(size_t));
+		if (v == NULL)
+			return R_NOMEM;
+		lx->chains = v;
+		lx->capchains = ncap;
+	}
+	C = &lx->lv[lx->nlv];
+	r = init_level(lx, C, lx->push_hdr, lx->push_kind, false);
+	if (r != R_OK)
+		return r;
+	C->chain = (uint32_t) lx->nchains;
+	lx->chains[lx->nchains++] = RES_PENDING;
+	lx->nlv++;
+	return R_OK;
+}
+
+/* ---------------------------------------------------------------- API */
+
+/*
+ * Split src into statements (§d).  The driver: run the top level; on a
+ * BEGIN header push a nested level; when a nested level reaches its END
+ * (or fails, or hits the memo) pop it and let the parent emit or go on.
+ */
+int
+mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_err *err)
+{
+	lexer		lx;
+	size_t		n0 = out->n;
+	int			rc = MIG_OK;
+	int			r;
+
+	memset(&lx, 0, sizeof(lx));
+	lx.s = (const unsigned char *) (src ? src : "");
+	lx.n = src ? len : 0;
+	lx.flags = flags;
+	lx.err = err;
+	lx.nl.from = lx.cc.from = lx.dq.from = NONE;
+	build_tables(&lx);
+
+	lx.caplv = 8;
+	lx.lv = mig_alloc(lx.caplv * sizeof(level));
+	if (lx.lv == NULL)
+		goto nomem;
+	lx.nlv = 1;
+	r = init_level(&lx, &lx.lv[0], 0, K_TOP, true);
+	if (r == R_NOMEM)
+		goto nomem;
+	if (r == R_FAIL)
+	{
+		rc = lx.code;
+		goto done;
+	}
+
+	for (;;)
+	{
+		level	   *L = &lx.lv[lx.nlv - 1];
+		size_t		res,
+					a,
+					b,
+					back;
+
+		r = run(&lx, L, lx.nlv == 1);
+		if (r == R_NOMEM)
+			goto nomem;
+		if (r == R_PUSH)
+		{
+			r = push_level(&lx);
+			if (r == R_NOMEM)
+				goto nomem;
+			continue;			/* on R_FAIL the parent carries on */
+		}
+		if (lx.nlv == 1)
+		{
+			if (r == R_EOF)
+				break;
+			if (r == R_FAIL)
+			{
+				rc = lx.code;
+				goto done;
+			}
+		}
+		if (r == R_EOF || r == R_FAIL)
+			res = RES_FAIL;
+		else if (r == R_HIT)
+			res = lx.hit;
+		else
+			res = RES_PENDING;	/* R_EMIT: decided below */
+
+		/* Emit, then pop every level whose block this statement closed. */
+		a = lx.em_ts;
+		b = lx.em_te;
+		for (;;)
+		{
+			level	   *P;
+			size_t		np;
+
+			if (res == RES_PENDING)
+			{
+				finish_text(&lx, L, &a, &b);
+				if (lx.nlv == 1)
+				{
+					if (push_stmt(out, src + a, b - a) != MIG_OK)
+						goto nomem;
+					break;
+				}
+				if (!block_end(&lx, L->kind, a, b, &back))
+					break;
+				res = L->win - back;
+			}
+			/* L's scan is over: record it for every start it passed */
+			lx.chains[L->chain] = res;
+			np = res == RES_FAIL ? NONE : L->hdr + (res - L->base);
+			lx.nlv--;
+			P = &lx.lv[lx.nlv - 1];
+			if (np == NONE)
+				break;			/* not a block: P resumes after the header */
+			/* the parent's statement ends with the block (rules 13-15) */
+			a = P->win;
+			b = np;
+			P->win = P->cur = np;
+			P->fresh = true;
+			L = P;
+			res = RES_PENDING;
+		}
+	}
+	goto done;
+
+nomem:
+	rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+done:
+	if (rc != MIG_OK)
+		out->n = n0;
+	while (lx.arena)
+	{
+		dblk	   *next = lx.arena->next;
+
+		mig_free(lx.arena);
+		lx.arena = next;
+	}
+	mig_free(lx.lv);
+	mig_free(lx.mkeys);
+	mig_free(lx.mvals);
+	mig_free(lx.chains);
+	return rc;
+}
+
+void
+mig_stmts_free(mig_stmts *s)
+{
+	if (s == NULL)
+		return;
+	mig_free(s->v);
+	s->v = NULL;
+	s->n = 0;
+	s->cap = 0;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static const struct
+{
+	const char *name;
+	unsigned	flags;
+}			lex_words[] =
+{
+	{"postgres", MIG_LEX_POSTGRES},
+	{"sqlite", MIG_LEX_SQLITE},
+	{"generic", MIG_LEX_GENERIC},
+	{"mysql", MIG_LEX_MYSQL},
+	{"MatchBegin", MIG_LEX_BEGIN},
+	{"MatchBeginAtomic", MIG_LEX_BEGIN_ATOMIC},
+	{"MatchBeginTryCatch", MIG_LEX_BEGIN_TRYCATCH},
+	{"MatchDollarQuote", MIG_LEX_DOLLAR},
+	{"BackslashEscapes", MIG_LEX_BACKSLASH},
+	{"EscapedStringExt", MIG_LEX_ESCAPED_EXT},
+	{"HashComments", MIG_LEX_HASH_COMMENTS},
+	{"GoCommand", MIG_LEX_GO},
+	{"BeginEndTerminator", MIG_LEX_BEGIN_END_TERM},
+	{"OmitDelimiter", MIG_LEX_OMIT_DELIM},
+};
+
+/*
+ * Presets and §d.1 flag names, comma-separated, case-insensitive; a preset
+ * may be combined with flags ("postgres, HashComments").  Empty text means
+ * no option at all.
+ */
+int
+mig_lex_parse_flags(const char *text, unsigned *flags, mig_err *err)
+{
+	const char *p = text ? text : "";
+	unsigned	acc = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
+	{
+		*flags = 0;
+		return MIG_OK;
+	}
+	for (;;)
+	{
+		const char *w,
+				   *e;
+		size_t		wl,
+					i;
+		bool		found = false;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		w = p;
+		while (*p && *p != ',')
+			p++;
+		e = p;
+		while (e > w && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		wl = (size_t) (e - w);
+		for (i = 0; i < sizeof(lex_words) / sizeof(lex_words[0]); i++)
+			if (strlen(lex_words[i].name) == wl && strncasecmp(w, lex_words[i].name, wl) == 0)
+			{
+				acc |= lex_words[i].flags;
+				found = true;
+				break;
+			}
+		if (!found)
+		{
+			if (wl == 0)
+				return mig_err_set(err, MIG_EINVAL, "empty scanner option in \"%s\"", text);
+			return mig_err_set(err, MIG_EINVAL,
+							   "unknown scanner option \"%.*s\" (expected postgres, sqlite, "
+							   "generic, mysql or flags such as MatchBegin, MatchDollarQuote)",
+							   (int) (wl > 200 ? 200 : wl), w);
+		}
+		if (*p == '\0')
+			break;
+		p++;					/* the comma */
+	}
+	*flags = acc;
+	return MIG_OK;
+}

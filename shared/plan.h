@@ -1,0 +1,42 @@
+/*
+ * plan.h - pending-file computation (§g.2, §g.3, §g.7), internal to the
+ * engine.  Knows nothing of PostgreSQL or SQLite.
+ */
+#ifndef MIG_PLAN_H
+#define MIG_PLAN_H
+
+#include "db.h"
+
+/* An ordered list of files (pointers into a mig_dir). */
+typedef struct mig_plan {
+	const mig_file **v;
+	size_t		n;
+	size_t		cap;
+} mig_plan;
+
+void		mig_plan_free(mig_plan *p);
+
+/*
+ * §g.2 step 2 without the database part: a fresh target.  With baseline
+ * set, *base is the baseline file (the last non-checkpoint file with that
+ * version) and pending the files after it; otherwise the last checkpoint
+ * and what follows it, or every file.
+ */
+int			mig_plan_fresh(const mig_file *files, size_t n, const char *baseline,
+						   const mig_file **base, mig_plan *out, mig_err *err);
+
+/* §g.2 steps 3-5: revisions exist (revs->n > 0, ascending by version). */
+int			mig_plan_pending(const mig_file *files, size_t n, const mig_revs *revs,
+							 mig_exec_order order, mig_plan *out, mig_err *err);
+
+/* Index of the revision with this version in revs, or -1 (binary search). */
+long		mig_revs_find(const mig_revs *revs, const char *version);
+
+/*
+ * §g.7 step 1: index of the last file in files with version T, or an
+ * MIG_ENOTFOUND error with Atlas's "Did you mean" suggestion.
+ */
+int			mig_plan_find_target(const mig_file *files, size_t n, const char *target,
+								 size_t *idx, mig_err *err);
+
+#endif

@@ -1,0 +1,1213 @@
+/*
+ * test_apply.c - the apply engine over the fake adapter: pending files
+ * (§g.2), execution and revision rows (§f.4, §g.4), tx modes (§g.5),
+ * baseline and checkpoints (§g.3, §a.4), target version and amount (§g.7),
+ * the log (§h.1) and the JSON report (§h.3).  Conformance directories are
+ * read in place.
+ */
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "fake_db.h"
+#include "plan.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+cfg_init(mig_run_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->env_name = "test";
+	c->dir_url = "file://migrations";
+	c->dir_url_redacted = "file://migrations";
+	c->tx_mode = MIG_TX_FILE;
+	c->exec_order = MIG_ORDER_LINEAR;
+	c->lock_timeout_ms = 10000;
+}
+
+/* Load a conformance directory (relative to dirs/); skips if absent. */
+static void
+load_conf(const char *rel, mig_dir *d)
+{
+	char		path[4096];
+	mig_err		err;
+
+	snprintf(path, sizeof(path), "%s/dirs/%s", tu_conformance_dir(), rel);
+	mig_dir_init(d);
+	if (mig_dir_load_local(path, d, &err) != MIG_OK)
+		fail_msg("loading %s: %s", path, err.msg);
+	assert_int_equal(mig_sum_verify(d, &err), MIG_OK);
+}
+
+/* Build an in-memory directory from name/content pairs (NULL-terminated). */
+static void
+make_dir(mig_dir *d, const char *const *nc)
+{
+	mig_err		err;
+
+	mig_dir_init(d);
+	for (; nc[0]; nc += 2)
+		assert_int_equal(mig_dir_add(d, nc[0], nc[1], strlen(nc[1]), &err), MIG_OK);
+	assert_int_equal(mig_dir_finish(d, &err), MIG_OK);
+}
+
+/* Apply and return the code; res must be freed by the caller. */
+static int
+apply(fake_db *f, const mig_dir *d, const mig_run_cfg *c, mig_result *res, mig_err *err)
+{
+	mig_result_init(res);
+	mig_err_clear(err);
+	return mig_apply(&f->base, d, c, res, err);
+}
+
+static bool
+contains(const char *hay, const char *needle)
+{
+	return hay && strstr(hay, needle) != NULL;
+}
+
+#define assert_contains(hay, needle) \
+	do { if (!contains((hay), (needle))) fail_msg("expected %s\n--- to contain ---\n%s", \
+		(hay) ? (hay) : "(null)", (needle)); } while (0)
+#define assert_not_contains(hay, needle) \
+	do { if (contains((hay), (needle))) fail_msg("expected %s\n--- not to contain ---\n%s", \
+		(hay), (needle)); } while (0)
+
+/* Replace Go durations in a log by "D" so logs compare exactly. */
+static char *
+normalize_durations(const char *log)
+{
+	regex_t		re;
+	regmatch_t	m[4];
+	mig_buf		b;
+	const char *p = log;
+
+	/* "(<dur>)" on ok lines, "-- <dur>" on the total line */
+	assert_int_equal(regcomp(&re, "(\\(|-- )[0-9][0-9.hm]*(ns|\xc2\xb5s|ms|s)(\\)|\n)", REG_EXTENDED), 0);
+	mig_buf_init(&b);
+	while (regexec(&re, p, 4, m, 0) == 0)
+	{
+		mig_buf_append(&b, p, (size_t) m[1].rm_eo);
+		mig_buf_puts(&b, "D");
+		mig_buf_append(&b, p + m[3].rm_so, (size_t) (m[3].rm_eo - m[3].rm_so));
+		p += m[0].rm_eo;
+	}
+	mig_buf_puts(&b, p);
+	regfree(&re);
+	return mig_buf_steal(&b);
+}
+
+/* ---------------------------------------------------------------- §g.2 pending */
+
+static void
+set_revs(mig_revs *rs, const char *spec)
+{
+	/* "v[a/t] v v[a/t]" */
+	char		buf[512],
+			   *tok,
+			   *save = NULL;
+
+	mig_revs_free(rs);
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+	{
+		mig_rev		r;
+		char	   *br = strchr(tok, '[');
+
+		memset(&r, 0, sizeof(r));
+		r.applied = 1;
+		r.total = 1;
+		if (br)
+		{
+			*br = '\0';
+			sscanf(br + 1, "%lld/%lld", (long long *) &r.applied, (long long *) &r.total);
+		}
+		r.version = tok;
+		r.description = "desc";
+		mig_revs_push(rs, &r);
+	}
+}
+
+static void
+test_pending_sub(void **state)
+{
+	static const struct
+	{
+		const char *revs;
+		const char *pending;
+	}			cases[] = {
+		{"1.a", "2.10.x-20 3"},
+		{"1.a 2.10.x-20", "3"},
+		{"1.a 2.10.x-20 3[1/2]", "3"},
+		{"1.a 2.10.x-20 3[2/2]", ""},
+		{"2.11 3", ""},
+		{"3", ""},
+		{"5", ""},
+		{"1.1", "1.a 2.10.x-20 3"},
+		{"1.a 2.10.x-20 2.11", "3"},
+	};
+	mig_dir		d;
+	mig_revs	rs = {0};
+	size_t		i,
+				j;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("sql/migrate/testdata/migrate/sub", &d);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		mig_plan	p = {0};
+		mig_err		err;
+		char		got[256] = "";
+
+		set_revs(&rs, cases[i].revs);
+		assert_int_equal(mig_plan_pending(d.files, d.nfiles, &rs, MIG_ORDER_LINEAR, &p, &err), MIG_OK);
+		for (j = 0; j < p.n; j++)
+		{
+			if (j)
+				strcat(got, " ");
+			strcat(got, p.v[j]->version);
+		}
+		if (strcmp(got, cases[i].pending) != 0)
+			fail_msg("revs %s: pending \"%s\", want \"%s\"", cases[i].revs, got, cases[i].pending);
+		mig_plan_free(&p);
+	}
+	/* no revisions: all three */
+	{
+		mig_plan	p = {0};
+		const mig_file *base;
+		mig_err		err;
+
+		assert_int_equal(mig_plan_fresh(d.files, d.nfiles, NULL, &base, &p, &err), MIG_OK);
+		assert_int_equal(p.n, 3);
+		mig_plan_free(&p);
+	}
+	/* a partial revision whose file is gone */
+	{
+		mig_plan	p = {0};
+		mig_err		err;
+
+		set_revs(&rs, "deleted[0/1]");
+		assert_int_equal(mig_plan_pending(d.files, d.nfiles, &rs, MIG_ORDER_LINEAR, &p, &err), MIG_EHISTORY);
+		assert_string_equal(err.msg, "sql/migrate: missing migration: revision \"deleted_desc.sql\" is partially applied but migration file was not found");
+		mig_plan_free(&p);
+	}
+	mig_revs_free(&rs);
+	mig_dir_free(&d);
+}
+
+/* ---------------------------------------------------------------- §2.2 executing sub */
+
+static void
+test_execute_sub_amount2(void **state)
+{
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("sql/migrate/testdata/migrate/sub", &d);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.has_amount = true;
+	c.amount = 2;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data,
+						"CREATE TABLE t_sub(c int);\nALTER TABLE t_sub ADD c1 int;\nALTER TABLE t_sub ADD c2 int;\n");
+	r = fake_db_rev(&f, "1.a");
+	assert_non_null(r);
+	assert_string_equal(r->description, "sub.up");
+	assert_int_equal(r->type, 2);
+	assert_int_equal(r->applied, 2);
+	assert_int_equal(r->total, 2);
+	assert_string_equal(r->hash, "nXyZR020M/mH7LxkoTkJr7BcQkipVg90imQ9I4595dw=");
+	assert_string_equal(r->partial_hashes, "null");
+	assert_string_equal(r->error, "");
+	assert_string_equal(r->operator_version, MIG_OPERATOR_VERSION);
+	r = fake_db_rev(&f, "2.10.x-20");
+	assert_non_null(r);
+	assert_string_equal(r->description, "description");
+	assert_int_equal(r->applied, 1);
+	assert_int_equal(r->total, 1);
+	assert_string_equal(r->hash, "wQB3Vh3PHVXQg9OD3Gn7TBxbZN3r1Qb7TtAE1g3q9mQ=");
+	assert_null(fake_db_rev(&f, "3"));
+	assert_int_equal(res.status, MIG_RUN_SUCCEEDED);
+	assert_int_equal(f.nlocks, 1);
+	assert_int_equal(f.nunlocks, 1);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* none mode: 3_partly fails at its 2nd statement, history check, resume. */
+static void
+test_partly_resume(void **state)
+{
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	mig_rev    *r;
+	char	   *saved;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("sql/migrate/testdata/migrate/sub", &d);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.tx_mode = MIG_TX_NONE;
+	f.fail_on = "ADD c4";
+	f.fail_msg = "duplicate column name: c4";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_contains(err.msg, "sql/migrate: executing statement \"ALTER TABLE t_sub ADD c4 int;\" from version \"3\": duplicate column name: c4");
+	mig_result_free(&res);
+	r = (mig_rev *) fake_db_rev(&f, "3");
+	assert_non_null(r);
+	assert_string_equal(r->description, "partly");
+	assert_int_equal(r->applied, 1);
+	assert_int_equal(r->total, 2);
+	assert_string_equal(r->error_stmt, "ALTER TABLE t_sub ADD c4 int;");
+	assert_string_equal(r->error, "duplicate column name: c4");
+	assert_true(strncmp(r->partial_hashes, "[\"h1:", 5) == 0);
+
+	/* tamper with the first partial hash: history changed */
+	saved = mig_strdup(r->partial_hashes);
+	mig_free(r->partial_hashes);
+	r->partial_hashes = mig_strdup("[\"h1:AAAAR020M/mH7LxkoTkJr7BcQkipVg90imQ9I4595dw=\"]");
+	f.fail_on = NULL;
+	mig_buf_reset(&f.executed);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EHISTORY);
+	assert_string_equal(err.msg, "sql/migrate: history changed: statement 1 from file \"3_partly.sql\" changed");
+	assert_int_equal(f.executed.len, 0);
+	mig_result_free(&res);
+
+	/* restore it: resumes with only the failed statement */
+	r = (mig_rev *) fake_db_rev(&f, "3");
+	mig_free(r->partial_hashes);
+	r->partial_hashes = saved;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data, "ALTER TABLE t_sub ADD c4 int;\n");
+	assert_int_equal(res.napplied, 1);
+	assert_int_equal(res.applied[0].skipped, 1);
+	assert_int_equal(res.applied[0].stmts.n, 1);
+	assert_contains(res.log.data, "Migrating to version 3 from 3 (1 migrations in total):");
+	assert_not_contains(res.log.data, "ADD c2");
+	mig_result_free(&res);
+	r = (mig_rev *) fake_db_rev(&f, "3");
+	assert_string_equal(r->partial_hashes, "null");
+	assert_int_equal(r->applied, 2);
+	assert_string_equal(r->error, "");
+	assert_string_equal(r->error_stmt, "");
+
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.status, MIG_RUN_NOTHING);
+	assert_string_equal(res.log.data, "No migration files to execute\n");
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+static void
+test_target_version_errors(void **state)
+{
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("sql/migrate/testdata/migrate/sub", &d);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.to_version = "3.sql";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_ENOTFOUND);
+	assert_string_equal(err.msg, "sql/migrate: migration with version \"3.sql\" not found. Did you mean \"3\"?");
+	mig_result_free(&res);
+	c.to_version = "7";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_ENOTFOUND);
+	assert_string_equal(err.msg, "sql/migrate: migration with version \"7\" not found");
+	assert_int_equal(res.status, MIG_RUN_FAILED);
+	assert_int_equal(f.nexec, 0);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* §g.7 replay: 1, 2, 3_checkpoint, 4. */
+static void
+test_to_version_replay(void **state)
+{
+	static const char *const files[] = {
+		"1.sql", "CREATE TABLE t1(c int);\n",
+		"2.sql", "CREATE TABLE t2(c int);\n",
+		"3_checkpoint.sql", "-- atlas:checkpoint\n\nCREATE TABLE t1(c int);\nCREATE TABLE t2(c int);\n",
+		"4.sql", "CREATE TABLE t4(c int);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, files);
+	assert_true(d.files[2].checkpoint);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.to_version = "1";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data, "CREATE TABLE t1(c int);\n");
+	mig_result_free(&res);
+	c.to_version = "2";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data, "CREATE TABLE t1(c int);\nCREATE TABLE t2(c int);\n");
+	mig_result_free(&res);
+	c.to_version = "4";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data, "CREATE TABLE t1(c int);\nCREATE TABLE t2(c int);\nCREATE TABLE t4(c int);\n");
+	mig_result_free(&res);
+	fake_db_free(&f);
+
+	/* fresh target, to-version 3: only the checkpoint */
+	fake_db_init(&f);
+	c.to_version = "3";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data, "CREATE TABLE t1(c int);\nCREATE TABLE t2(c int);\n");
+	assert_int_equal(res.napplied, 1);
+	assert_string_equal(res.applied[0].file->name, "3_checkpoint.sql");
+	mig_result_free(&res);
+	fake_db_free(&f);
+
+	/* fresh target, no target: the last checkpoint and what follows */
+	fake_db_init(&f);
+	c.to_version = NULL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.napplied, 2);
+	assert_string_equal(res.applied[0].file->name, "3_checkpoint.sql");
+	assert_string_equal(res.applied[1].file->name, "4.sql");
+	mig_result_free(&res);
+	/* with history, checkpoints are skipped: add 5 and it alone runs */
+	fake_db_free(&f);
+	mig_dir_free(&d);
+}
+
+/* ---------------------------------------------------------------- sqlite, sqlite2 (§2.2) */
+
+static void
+test_sqlite_amount1(void **state)
+{
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("cmd/atlas/internal/cmdapi/testdata/sqlite", &d);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.has_amount = true;
+	c.amount = 1;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_contains(res.log.data, "20220318104614");
+	assert_contains(res.log.data, "CREATE TABLE tbl (`col` int NOT NULL);");
+	assert_contains(res.log.data, "  -- 1 migration\n");
+	assert_contains(res.log.data, "  -- 1 sql statement\n");
+	assert_int_equal(res.napplied, 1);
+	mig_result_free(&res);
+
+	c.amount = 0;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EINVAL);
+	assert_string_equal(err.msg, "cannot apply '0' migration files");
+	mig_result_free(&res);
+	c.amount = -1;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EINVAL);
+	assert_string_equal(err.msg, "cannot apply '-1' migration files");
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+static void
+test_sqlite2_file_mode(void **state)
+{
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("cmd/atlas/internal/cmdapi/testdata/sqlite2", &d);
+	fake_db_init(&f);
+	cfg_init(&c);
+	f.fail_on = "asdasd";
+	f.fail_msg = "near \"asdasd\": syntax error";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_contains(res.log.data, "    near \"asdasd\": syntax error\n");
+	assert_contains(res.log.data, "  -- 1 migration ok, 1 with errors\n");
+	assert_contains(res.log.data, "  -- 2 sql statements ok, 1 with errors\n");
+	assert_int_equal(res.status, MIG_RUN_FAILED);
+	assert_string_equal(err.sqlstate, "42601");
+	/* the first file stays; the second's statements were rolled back */
+	assert_not_contains(f.executed.data, "col_2");
+	r = fake_db_rev(&f, d.files[0].version);
+	assert_non_null(r);
+	assert_int_equal(r->applied, r->total);
+	/* the error row of the failed file (DESIGN: revision row records it) */
+	r = fake_db_rev(&f, d.files[1].version);
+	assert_non_null(r);
+	assert_int_equal(r->applied, 0);
+	assert_string_equal(r->error, "near \"asdasd\": syntax error");
+	assert_contains(r->error_stmt, "asdasd");
+	mig_result_free(&res);
+
+	/* again: the first file's statement is not re-run */
+	mig_buf_reset(&f.calls);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_contains(res.log.data, "  -- 1 migration with errors\n");
+	assert_contains(res.log.data, "  -- 1 sql statement ok, 1 with errors\n");
+	assert_not_contains(f.calls.data, "col_1");
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+static void
+test_sqlite2_none_mode(void **state)
+{
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("cmd/atlas/internal/cmdapi/testdata/sqlite2", &d);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.tx_mode = MIG_TX_NONE;
+	f.fail_on = "asdasd";
+	f.fail_msg = "near \"asdasd\": syntax error";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_contains(f.executed.data, "col_2");
+	r = fake_db_rev(&f, d.files[1].version);
+	assert_non_null(r);
+	assert_int_equal(r->applied, 1);
+	assert_int_equal(r->total, 3);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* tx mode all: a failure rolls back every file of the run, no rows. */
+static void
+test_tx_all_rollback(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "CREATE TABLE a(x int);\n",
+		"2_b.sql", "CREATE TABLE b(x int);\n",
+		"3_c.sql", "CREATE TABLE c(x int);\nBROKEN;\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.tx_mode = MIG_TX_ALL;
+	f.fail_on = "BROKEN";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_int_equal(f.revs.n, 0);
+	assert_int_equal(f.executed.len, 0);
+	assert_contains(f.calls.data, "rollback\n");
+	mig_result_free(&res);
+	/* fixed: everything runs in one transaction */
+	f.fail_on = NULL;
+	mig_buf_reset(&f.calls);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(f.revs.n, 3);
+	assert_non_null(strstr(f.calls.data, "begin\n"));
+	assert_null(strstr(strstr(f.calls.data, "begin\n") + 1, "begin\n"));
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* tx file: file 3 of 5 fails; 1-2 committed; fixed, the next call finishes. */
+static void
+test_file3_of_5(void **state)
+{
+	const char *files[] = {
+		"1_a.sql", "CREATE TABLE a(x int);\n",
+		"2_b.sql", "CREATE TABLE b(x int);\n",
+		"3_c.sql", "CREATE TABLE c(x int);\nINSERT INTO nope VALUES (1);\n",
+		"4_d.sql", "CREATE TABLE d(x int);\n",
+		"5_e.sql", "CREATE TABLE e(x int);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	f.fail_on = "nope";
+	f.fail_msg = "no such table: nope";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_string_equal(f.executed.data, "CREATE TABLE a(x int);\nCREATE TABLE b(x int);\n");
+	r = fake_db_rev(&f, "3");
+	assert_non_null(r);
+	assert_int_equal(r->applied, 0);
+	assert_int_equal(r->total, 2);
+	assert_string_equal(r->error, "no such table: nope");
+	assert_string_equal(r->error_stmt, "INSERT INTO nope VALUES (1);");
+	assert_null(fake_db_rev(&f, "4"));
+	assert_string_equal(res.error, err.msg);
+	assert_string_equal(res.current_after, "3");
+	mig_result_free(&res);
+	mig_dir_free(&d);
+
+	/* fix file 3 (and the sum): the next call resumes at file 3 */
+	files[5] = "CREATE TABLE c(x int);\nINSERT INTO c VALUES (1);\n";
+	make_dir(&d, files);
+	f.fail_on = NULL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_contains(res.log.data, "Migrating to version 5 from 3 (3 migrations in total):");
+	r = fake_db_rev(&f, "3");
+	assert_int_equal(r->applied, 2);
+	assert_string_equal(r->error, "");
+	assert_non_null(fake_db_rev(&f, "5"));
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* ---------------------------------------------------------------- log format (§h.2) */
+
+static void
+test_log_exact(void **state)
+{
+	static const char *const files[] = {
+		"20240116000001.sql", "CREATE TABLE t0 (id int NOT NULL);\n",
+		"20240116000002.sql", "CREATE TABLE t1 (id int NOT NULL);\nCREATE TABLE t2 (id int NOT NULL);\n",
+		"20240116000003.sql", "CREATE TABLE t3 (id int NOT NULL);\nCREATE TABLE t4 (id int NOT NULL);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	char	   *norm;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	fake_db_add_rev(&f, "20240116000001", "", 1, 1, NULL);
+	cfg_init(&c);
+	f.fail_on = "t4";
+	f.fail_msg = "table t4 already exists";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	norm = normalize_durations(res.log.data);
+	assert_string_equal(norm,
+						"Migrating to version 20240116000003 from 20240116000001 (2 migrations in total):\n"
+						"\n"
+						"  -- migrating version 20240116000002\n"
+						"    -> CREATE TABLE t1 (id int NOT NULL);\n"
+						"    -> CREATE TABLE t2 (id int NOT NULL);\n"
+						"  -- ok (D)\n"
+						"\n"
+						"  -- migrating version 20240116000003\n"
+						"    -> CREATE TABLE t3 (id int NOT NULL);\n"
+						"    -> CREATE TABLE t4 (id int NOT NULL);\n"
+						"    table t4 already exists\n"
+						"\n"
+						"  -------------------------\n"
+						"  -- D\n"
+						"  -- 1 migration ok, 1 with errors\n"
+						"  -- 3 sql statements ok, 1 with errors\n");
+	/* the host saw the same entries, without blank lines */
+	assert_contains(f.log.data, "  -- migrating version 20240116000003\n    -> CREATE TABLE t3");
+	assert_not_contains(f.log.data, "\n\n");
+	free(norm);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+static void
+test_log_multiline_and_success(void **state)
+{
+	static const char *const files[] = {
+		"20230306221009.sql", "create table users (\n  id int primary key\n);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	char	   *norm;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	norm = normalize_durations(res.log.data);
+	assert_string_equal(norm,
+						"Migrating to version 20230306221009 (1 migrations in total):\n"
+						"\n"
+						"  -- migrating version 20230306221009\n"
+						"    -> create table users (\n"
+						"         id int primary key\n"
+						"       );\n"
+						"  -- ok (D)\n"
+						"\n"
+						"  -------------------------\n"
+						"  -- D\n"
+						"  -- 1 migration\n"
+						"  -- 1 sql statement\n");
+	free(norm);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+static void
+test_scan_error_applies_nothing(void **state)
+{
+	static const char *const files[] = {
+		"1.sql", "CREATE TABLE a(x int);\n",
+		"2.sql", "INSERT INTO a VALUES ('unclosed);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	char	   *norm;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_ESCAN);
+	assert_string_equal(err.msg, "sql/migrate: scanning statements from \"2.sql\": 1:23: unclosed quote '\\''");
+	assert_int_equal(f.nexec, 0);
+	norm = normalize_durations(res.log.data);
+	assert_string_equal(norm,
+						"Migrating to version 2 (2 migrations in total):\n"
+						"\n"
+						"    sql/migrate: scanning statements from \"2.sql\": 1:23: unclosed quote '\\''\n"
+						"\n"
+						"  -------------------------\n"
+						"  -- D\n");
+	free(norm);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* ---------------------------------------------------------------- baseline, clean (§g.3) */
+
+static void
+test_baseline(void **state)
+{
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	TU_NEED_CONFORMANCE();
+	load_conf("cmd/atlas/internal/cmdapi/testdata/baseline1", &d);
+	fake_db_init(&f);
+	cfg_init(&c);
+	c.baseline = "1";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(res.log.data, "No migration files to execute\n");
+	r = fake_db_rev(&f, "1");
+	assert_non_null(r);
+	assert_int_equal(r->type, MIG_REV_BASELINE);
+	assert_int_equal(r->applied, 0);
+	assert_int_equal(r->total, 0);
+	assert_string_equal(r->hash, "");
+	mig_result_free(&res);
+	c.baseline = NULL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(res.log.data, "No migration files to execute\n");
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+
+	load_conf("cmd/atlas/internal/cmdapi/testdata/baseline2", &d);
+	fake_db_init(&f);
+	c.baseline = "1";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_contains(res.log.data, "Migrating to version 20220318104615 from 1 (2 migrations in total):");
+	mig_result_free(&res);
+	fake_db_free(&f);
+	fake_db_init(&f);
+	c.baseline = NULL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_contains(res.log.data, "Migrating to version 20220318104615 (3 migrations in total):");
+	mig_result_free(&res);
+	fake_db_free(&f);
+
+	/* unknown baseline */
+	fake_db_init(&f);
+	c.baseline = "42";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_ENOTFOUND);
+	assert_string_equal(err.msg, "baseline version \"42\" not found");
+	mig_result_free(&res);
+	fake_db_free(&f);
+	mig_dir_free(&d);
+}
+
+static void
+test_dirty(void **state)
+{
+	static const char *const files[] = {"1.sql", "CREATE TABLE a(x int);\n", NULL};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.clean = false;
+	f.dirty_reason = "found table \"users\"";
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EHISTORY);
+	assert_string_equal(err.msg, "sql/migrate: connected database is not clean: found table \"users\". baseline version or allow-dirty is required");
+	assert_int_equal(f.nexec, 0);
+	assert_string_equal(res.log.data ? res.log.data : "", "");
+	mig_result_free(&res);
+	c.allow_dirty = true;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(f.nexec, 1);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* ---------------------------------------------------------------- exec order (§2.2) */
+
+static void
+test_exec_order(void **state)
+{
+	const char *files[] = {
+		"1.sql", "CREATE TABLE t1(c int);\n",
+		"3.sql", "CREATE TABLE t3(c int);\n",
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+
+	files[4] = "2.sql";
+	files[5] = "CREATE TABLE t2(c int);\n";
+	make_dir(&d, files);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EHISTORY);
+	assert_string_equal(err.msg, "migration file 2.sql was added out of order. See: https://atlasgo.io/versioned/apply#non-linear-error");
+	mig_result_free(&res);
+	c.exec_order = MIG_ORDER_LINEAR_SKIP;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(res.log.data, "No migration files to execute\n");
+	mig_result_free(&res);
+	c.exec_order = MIG_ORDER_NON_LINEAR;
+	mig_buf_reset(&f.executed);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data, "CREATE TABLE t2(c int);\n");
+	mig_result_free(&res);
+	mig_dir_free(&d);
+
+	files[6] = "2.5.sql";
+	files[7] = "CREATE TABLE t25(c int);\n";
+	files[8] = "4.sql";
+	files[9] = "CREATE TABLE t4(c int);\n";
+	make_dir(&d, files);
+	mig_buf_reset(&f.executed);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(f.executed.data, "CREATE TABLE t25(c int);\nCREATE TABLE t4(c int);\n");
+	mig_result_free(&res);
+	c.exec_order = MIG_ORDER_LINEAR;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.status, MIG_RUN_NOTHING);
+	mig_result_free(&res);
+	c.exec_order = MIG_ORDER_LINEAR_SKIP;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.status, MIG_RUN_NOTHING);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* ---------------------------------------------------------------- refusals */
+
+static void
+test_refusals(void **state)
+{
+	static const struct
+	{
+		const char *content;
+		mig_txmode	mode;
+		int			rc;
+		const char *msg;
+	}			cases[] = {
+		{"BEGIN;\nCREATE TABLE a(x int);\nCOMMIT;\n", MIG_TX_FILE, MIG_EINVAL,
+		"migration file \"2_x.sql\" controls transactions (statement 1: \"BEGIN;\"), which is not allowed in tx mode \"file\""},
+		{"CREATE TABLE a(x int);\nend transaction;\n", MIG_TX_ALL, MIG_EINVAL,
+		"migration file \"2_x.sql\" controls transactions (statement 2: \"end transaction;\"), which is not allowed in tx mode \"all\""},
+		{"-- atlas:txmode none\n\nBEGIN;\nCREATE TABLE a(x int);\nCOMMIT;\n", MIG_TX_FILE, MIG_OK, NULL},
+		{"-- atlas:txtar\n\n-- checks.sql --\nSELECT 1;\n", MIG_TX_FILE, MIG_ENOTSUP,
+		"migration file \"2_x.sql\" is an atlas:txtar file (pre-migration checks), which is not supported"},
+		{"-- atlas:txmode unknown\n\nSELECT 1;\n", MIG_TX_ALL, MIG_EINVAL,
+		"unknown txmode \"unknown\" found in file directive \"2_x.sql\""},
+		{"-- atlas:txmode none\n\nSELECT 1;\n", MIG_TX_ALL, MIG_EINVAL,
+		"cannot set txmode directive to \"none\" in \"2_x.sql\" when txmode \"all\" is set globally"},
+		{"-- atlas:sum ignore\nSELECT 1;\n", MIG_TX_FILE, MIG_ECHECKSUM,
+		"sql/migrate: scanning checksum from \"2_x.sql\": checksum not found"},
+		{"CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\nEND;\n", MIG_TX_FILE, MIG_OK, NULL},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		const char *files[] = {"1_a.sql", "CREATE TABLE z(x int);\n", "2_x.sql", cases[i].content, NULL};
+		fake_db		f;
+		mig_dir		d;
+		mig_run_cfg c;
+		mig_result	res;
+		mig_err		err;
+		int			rc;
+
+		make_dir(&d, files);
+		fake_db_init(&f);
+		cfg_init(&c);
+		c.tx_mode = cases[i].mode;
+		rc = apply(&f, &d, &c, &res, &err);
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d (%s), want %d", i, rc, err.msg, cases[i].rc);
+		if (cases[i].msg)
+		{
+			assert_string_equal(err.msg, cases[i].msg);
+			/* nothing ran, not even file 1 */
+			assert_int_equal(f.nexec, 0);
+			assert_int_equal(f.revs.n, 0);
+		}
+		mig_result_free(&res);
+		mig_dir_free(&d);
+		fake_db_free(&f);
+	}
+}
+
+static void
+test_lock_failure_and_dry_run(void **state)
+{
+	static const char *const files[] = {"1.sql", "CREATE TABLE a(x int);\n", "2.sql", "CREATE TABLE b(x int);\n", NULL};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	char	   *real,
+			   *dry;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.locked_elsewhere = true;
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_ELOCKED);
+	assert_string_equal(err.msg, "acquiring database lock: sql/schema: lock is held by other session");
+	assert_int_equal(f.nexec, 0);
+	assert_int_equal(f.nunlocks, 0);
+	mig_result_free(&res);
+
+	/* dry run: lock taken, nothing executed or written, same log */
+	f.locked_elsewhere = false;
+	c.dry_run = true;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(f.nexec, 0);
+	assert_int_equal(f.revs.n, 0);
+	assert_int_equal(f.nlocks, 1);
+	assert_int_equal(f.nunlocks, 1);
+	assert_not_contains(f.calls.data, "init_revisions");
+	assert_not_contains(f.calls.data, "write");
+	dry = normalize_durations(res.log.data);
+	mig_result_free(&res);
+	c.dry_run = false;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	real = normalize_durations(res.log.data);
+	assert_string_equal(dry, real);
+	free(dry);
+	free(real);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+static void
+test_interrupt(void **state)
+{
+	static const char *const files[] = {"1.sql", "CREATE TABLE a(x int);\n",
+	"2.sql", "CREATE TABLE b(x int);\nCREATE TABLE c(x int);\n", NULL};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.interrupt_after = 2;
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EINTR);
+	assert_string_equal(f.executed.data, "CREATE TABLE a(x int);\n");
+	assert_non_null(fake_db_rev(&f, "1"));
+	assert_int_equal(f.nunlocks, 1);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* ---------------------------------------------------------------- report, formats */
+
+static void
+test_report_json(void **state)
+{
+	static const char *const files[] = {"1_init.sql", "CREATE TABLE a(x int);\n",
+	"2.sql", "CREATE TABLE \"b\"(x int);\nBAD;\n", NULL};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	mig_buf		b;
+	regex_t		re;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.fail_on = "BAD";
+	f.fail_msg = "near \"BAD\": syntax error";
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	mig_buf_init(&b);
+	assert_int_equal(mig_report_json(&res, &c, "sqlite3", &b), MIG_OK);
+	assert_int_equal(regcomp(&re,
+							 "^\\{\"Driver\":\"sqlite3\",\"Dir\":\"file://migrations\","
+							 "\"Pending\":\\[\\{\"Name\":\"1_init.sql\",\"Version\":\"1\",\"Description\":\"init\"\\},\\{\"Name\":\"2.sql\",\"Version\":\"2\"\\}\\],"
+							 "\"Applied\":\\[\\{\"Name\":\"1_init.sql\",\"Version\":\"1\",\"Description\":\"init\",\"Start\":\"[0-9T:.Z-]+\",\"End\":\"[0-9T:.Z-]+\",\"Applied\":\\[\"CREATE TABLE a\\(x int\\);\"\\]\\},"
+							 "\\{\"Name\":\"2.sql\",\"Version\":\"2\",\"Start\":\"[^\"]+\",\"End\":\"[^\"]+\",\"Applied\":\\[\"CREATE TABLE \\\\\"b\\\\\"\\(x int\\);\",\"BAD;\"\\],"
+							 "\"Error\":\\{\"Stmt\":\"BAD;\",\"Text\":\"near \\\\\"BAD\\\\\": syntax error\"\\}\\}\\],"
+							 "\"Target\":\"2\",\"Start\":\"[^\"]+\",\"End\":\"[^\"]+\",\"Error\":\"sql/migrate: executing statement \\\\\"BAD;\\\\\" from version \\\\\"2\\\\\": near \\\\\"BAD\\\\\": syntax error\"\\}$",
+							 REG_EXTENDED), 0);
+	if (regexec(&re, b.data, 0, NULL, 0) != 0)
+		fail_msg("report did not match:\n%s", b.data);
+	regfree(&re);
+	mig_buf_free(&b);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+static void
+test_durations(void **state)
+{
+	static const struct
+	{
+		int64_t		ns;
+		const char *s;
+	}			cases[] = {
+		{0, "0s"}, {1, "1ns"}, {999, "999ns"}, {1000, "1\xc2\xb5s"}, {1500, "1.5\xc2\xb5s"},
+		{8609330, "8.60933ms"}, {68037117, "68.037117ms"}, {1000000000, "1s"},
+		{1500000000, "1.5s"}, {60000000000LL, "1m0s"}, {61500000000LL, "1m1.5s"},
+		{3600000000000LL, "1h0m0s"}, {3723000000004LL, "1h2m3.000000004s"},
+	};
+	size_t		i;
+	char		out[64];
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		mig_fmt_duration(cases[i].ns, out, sizeof(out));
+		assert_string_equal(out, cases[i].s);
+	}
+	mig_fmt_time(0, out, sizeof(out));
+	assert_string_equal(out, "0001-01-01T00:00:00Z");
+	mig_fmt_time(1711101756123456789LL, out, sizeof(out));
+	assert_string_equal(out, "2024-03-22T10:02:36.123456789Z");
+	mig_fmt_time(1711101756120000000LL, out, sizeof(out));
+	assert_string_equal(out, "2024-03-22T10:02:36.12Z");
+}
+
+static void
+test_opts_json(void **state)
+{
+	static const struct
+	{
+		const char *json;
+		int			rc;
+		const char *msg;
+	}			cases[] = {
+		{"{\"amount\": 2, \"dry_run\": true, \"tx_mode\": \"none\", \"exec_order\": \"LINEAR_SKIP\", \"lock_timeout\": \"1m30s\", \"vars\": {\"a\": \"x\", \"n\": 3, \"l\": [\"p\", \"q\"]}}", MIG_OK, NULL},
+		{"{\"amount\": \"two\"}", MIG_EINVAL, "option \"amount\" must be an integer"},
+		{"{\"tx_mode\": \"each\"}", MIG_EINVAL, "unknown tx-mode \"each\""},
+		{"{\"exec_order\": \"random\"}", MIG_EINVAL, "unknown execution order: \"random\""},
+		{"{\"lock_timeout\": \"ten\"}", MIG_EINVAL, "invalid duration \"ten\""},
+		{"{\"dryrun\": true}", MIG_EINVAL, "unknown option \"dryrun\""},
+		{"[1]", MIG_EINVAL, "options must be a JSON object, e.g. {\"dry_run\": true}"},
+		{"{\"amount\": ", MIG_EINVAL, NULL},
+		{"{\"vars\": {\"o\": {\"x\": 1}}}", MIG_EINVAL, "variable \"o\": value must be a string, number, boolean or list"},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		mig_opts	o;
+		mig_err		err;
+		int			rc;
+
+		mig_opts_init(&o);
+		rc = mig_opts_parse_json(cases[i].json, strlen(cases[i].json), &o, &err);
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d (%s)", i, rc, err.msg);
+		if (cases[i].msg)
+			assert_string_equal(err.msg, cases[i].msg);
+		if (i == 0)
+		{
+			assert_true(o.has_amount);
+			assert_int_equal(o.amount, 2);
+			assert_true(o.dry_run);
+			assert_int_equal(o.tx_mode, MIG_TX_NONE);
+			assert_int_equal(o.exec_order, MIG_ORDER_LINEAR_SKIP);
+			assert_int_equal(o.lock_timeout_ms, 90000);
+			assert_int_equal(o.vars.n, 3);
+			assert_string_equal(o.vars.v[1].values[0], "3");
+			assert_true(o.vars.v[2].is_list);
+			assert_int_equal(o.vars.v[2].nvalues, 2);
+		}
+		mig_opts_free(&o);
+	}
+}
+
+static void
+test_url_helpers(void **state)
+{
+	char	   *s;
+
+	s = mig_url_redact("postgres://user:secret@db:5432/app?sslmode=disable&search_path=app");
+	assert_string_equal(s, "postgres://user:xxxxx@db:5432/app?sslmode=disable&search_path=app");
+	mig_free(s);
+	s = mig_url_redact("atlas://app?tag=v1");
+	assert_string_equal(s, "atlas://app?tag=v1");
+	mig_free(s);
+	assert_int_equal(mig_url_query_param("postgres://u@h/d?x=1&search_path=my%20s", "search_path", &s), MIG_OK);
+	assert_string_equal(s, "my s");
+	mig_free(s);
+	assert_int_equal(mig_url_query_param("sqlite://file.db", "search_path", &s), MIG_OK);
+	assert_null(s);
+}
+
+/* A failing allocator over a full apply: never a crash, never a leak. */
+static void
+test_apply_oom(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "CREATE TABLE a(x int);\nINSERT INTO a VALUES (1);\n",
+		"2_b.sql", "-- atlas:txmode none\n\nCREATE TABLE b(x int);\nBAD;\n",
+		NULL
+	};
+	long		n;
+	bool		ok = false;
+
+	for (n = 0; n < 5000 && !ok; n++)
+	{
+		fake_db		f;
+		mig_dir		d;
+		mig_run_cfg c;
+		mig_result	res;
+		mig_err		err;
+		int			rc;
+		mig_buf		b;
+
+		make_dir(&d, files);
+		fake_db_init(&f);
+		f.fail_on = "BAD";
+		cfg_init(&c);
+		mig_result_init(&res);
+		tu_fail_after(n);
+		rc = mig_apply(&f.base, &d, &c, &res, &err);
+		mig_buf_init(&b);
+		mig_report_json(&res, &c, "sqlite3", &b);
+		tu_fail_reset();
+		assert_true(rc == MIG_EDB || rc == MIG_ENOMEM);
+		if (rc == MIG_EDB && !b.oom)
+			ok = true;
+		assert_int_equal(f.nlocks, f.nunlocks);
+		mig_buf_free(&b);
+		mig_result_free(&res);
+		mig_dir_free(&d);
+		fake_db_free(&f);
+	}
+	assert_true(ok);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pending_sub),
+		cmocka_unit_test(test_execute_sub_amount2),
+		cmocka_unit_test(test_partly_resume),
+		cmocka_unit_test(test_target_version_errors),
+		cmocka_unit_test(test_to_version_replay),
+		cmocka_unit_test(test_sqlite_amount1),
+		cmocka_unit_test(test_sqlite2_file_mode),
+		cmocka_unit_test(test_sqlite2_none_mode),
+		cmocka_unit_test(test_tx_all_rollback),
+		cmocka_unit_test(test_file3_of_5),
+		cmocka_unit_test(test_log_exact),
+		cmocka_unit_test(test_log_multiline_and_success),
+		cmocka_unit_test(test_scan_error_applies_nothing),
+		cmocka_unit_test(test_baseline),
+		cmocka_unit_test(test_dirty),
+		cmocka_unit_test(test_exec_order),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_lock_failure_and_dry_run),
+		cmocka_unit_test(test_interrupt),
+		cmocka_unit_test(test_report_json),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_opts_json),
+		cmocka_unit_test(test_url_helpers),
+		cmocka_unit_test(test_apply_oom),
+	};
+
+	return cmocka_run_group_tests_name("apply", tests, NULL, NULL);
+}

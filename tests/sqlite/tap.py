@@ -1,0 +1,108 @@
+"""Minimal TAP test runner and helpers for the host tests (python3 stdlib only).
+
+Each test is a function named test_*; it passes unless it raises.  skip(reason)
+reports it as skipped.  The output is TAP: "ok N - name", "not ok N - name",
+"ok N - name # SKIP reason", which tests/run.sh counts.
+"""
+import base64
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFORMANCE = os.environ.get(
+    "ATLAS_CONFORMANCE_DIR", os.path.join(ROOT, "..", "shared", "conformance", "atlas"))
+
+
+class Skip(Exception):
+    pass
+
+
+def skip(reason):
+    raise Skip(reason)
+
+
+def need_conformance():
+    if not os.path.isdir(CONFORMANCE):
+        skip("conformance fixtures not found at %s (set ATLAS_CONFORMANCE_DIR)" % CONFORMANCE)
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(got, want, what="value"):
+    if got != want:
+        raise AssertionError("%s:\n  got:  %r\n  want: %r" % (what, got, want))
+
+
+def contains(hay, needle, what="text"):
+    if hay is None or needle not in hay:
+        raise AssertionError("%s does not contain %r:\n%s" % (what, needle, hay))
+
+
+def run(tests):
+    """Run the given test functions in order and print TAP."""
+    print("1..%d" % len(tests))
+    failed = 0
+    for i, t in enumerate(tests, 1):
+        name = t.__name__
+        try:
+            t()
+            print("ok %d - %s" % (i, name))
+        except Skip as e:
+            print("ok %d - %s # SKIP %s" % (i, name, e))
+        except Exception:
+            failed += 1
+            print("not ok %d - %s" % (i, name))
+            for line in traceback.format_exc().rstrip().splitlines():
+                print("# " + line)
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def atlas_sum(files):
+    """atlas.sum text (§b) for a list of (name, bytes) in any order."""
+    h = hashlib.sha256()
+    lines = []
+    for name, data in sorted(files, key=lambda f: f[0].encode()):
+        h.update(name.encode())
+        first = data.split(b"\n", 1)[0]
+        if first.rstrip(b"\r").endswith(b"atlas:sum ignore") and b"atlas:sum ignore" in first:
+            continue
+        h.update(data)
+        lines.append((name, base64.b64encode(h.copy().digest()).decode()))
+    total = hashlib.sha256()
+    for name, hh in lines:
+        total.update(name.encode() + hh.encode())
+    out = "h1:%s\n" % base64.b64encode(total.digest()).decode()
+    for name, hh in lines:
+        out += "%s h1:%s\n" % (name, hh)
+    return out
+
+
+def write_dir(path, files, with_sum=True):
+    """Create a migration directory from {name: text}; writes atlas.sum."""
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+    items = []
+    for name, text in files.items():
+        data = text.encode() if isinstance(text, str) else text
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(data)
+        items.append((name, data))
+    if with_sum:
+        with open(os.path.join(path, "atlas.sum"), "w") as f:
+            f.write(atlas_sum(items))
+    return path
+
+
+def scratch():
+    d = tempfile.mkdtemp(prefix="atlas_migrate_test.")
+    os.chmod(d, 0o755)
+    return d
