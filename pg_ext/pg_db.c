@@ -88,8 +88,17 @@ catch_error(pg_db *db, mig_err *err)
 
 	if (db->stop && *db->stop && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 	{
-		mig_err_set(err, MIG_EDB, "interrupted: the migration worker was asked to stop");
-		strlcpy(err->sqlstate, unpack_sql_state(ERRCODE_ADMIN_SHUTDOWN), sizeof(err->sqlstate));
+		/* our own stop, not a statement's failure: say why */
+		if (db->job && pg_atomic_read_u32(&db->job->stop_reason) == PG_STOP_SELF_BLOCK)
+		{
+			mig_err_set(err, MIG_EDB, "interrupted: the calling session holds a lock or snapshot this migration waited for");
+			strlcpy(err->sqlstate, unpack_sql_state(ERRCODE_T_R_DEADLOCK_DETECTED), sizeof(err->sqlstate));
+		}
+		else
+		{
+			mig_err_set(err, MIG_EDB, "interrupted: the migration worker was asked to stop");
+			strlcpy(err->sqlstate, unpack_sql_state(ERRCODE_ADMIN_SHUTDOWN), sizeof(err->sqlstate));
+		}
 	}
 	else
 	{

@@ -167,6 +167,35 @@ record_finish(int64 run_id, const pg_run_final *fin)
 	PG_END_TRY();
 }
 
+/*
+ * errdetail for a failed file: which file and statement, and what stays
+ * applied (nothing with tx_mode all).
+ */
+static void
+failure_detail(const mig_result *res, const mig_run_cfg *cfg, mig_err *err)
+{
+	size_t		i;
+
+	for (i = 0; i < res->napplied; i++)
+	{
+		const mig_applied *a = &res->applied[i];
+
+		if (a->error_text == NULL)
+			continue;
+		if (cfg && cfg->tx_mode == MIG_TX_ALL)
+			mig_err_detail(err, "Migration file %s (version %s) failed at statement %lld. "
+						   "With tx_mode all nothing of this run was kept.",
+						   a->file->name, a->file->version,
+						   (long long) (a->skipped + (int64_t) a->stmts.n));
+		else
+			mig_err_detail(err, "Migration file %s (version %s) failed at statement %lld. "
+						   "Files applied before it stay committed (%zu in this run).",
+						   a->file->name, a->file->version,
+						   (long long) (a->skipped + (int64_t) a->stmts.n), res->files_ok);
+		return;
+	}
+}
+
 /* "\"RunID\":5,\"Status\":\"failed\"" */
 static char *
 report_extra(int64 run_id, mig_run_status st)
@@ -233,10 +262,8 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	if (res.end_ns == 0)
 		res.end_ns = mig_now_ns();
 
-	/* after a stop the message says why, whatever statement was running */
-	if (rc != MIG_OK && stop_requested &&
-		pg_atomic_read_u32(&job->stop_reason) == PG_STOP_SELF_BLOCK)
-		mig_err_detail(&err, "The calling session holds a lock or snapshot that this run waited for, inside a transaction block.");
+	if (rc != MIG_OK && err.detail[0] == '\0')
+		failure_detail(&res, have_cfg ? &cfg : NULL, &err);
 
 	(void) mig_report_json_ex(&res, have_cfg ? &cfg : NULL, "postgres",
 							  report_extra(sa.run_id, res.status), &report);

@@ -1844,11 +1844,12 @@ parse_attr(parser *p, const tok *name, attr **out)
 	a->col = name->col;
 	if ((rc = expect_op(p, '=', "\"=\"")) != MIG_OK)
 		return rc;
-	/* a token's text must not reach an error message, even a syntax error */
+	/*
+	 * A token's text must not reach an error message, even a syntax error;
+	 * the caller clears p->secret after the end of the item.
+	 */
 	p->secret = strcmp(a->name, "token") == 0;
-	rc = parse_expr(p, &a->value);
-	p->secret = false;
-	if (rc != MIG_OK)
+	if ((rc = parse_expr(p, &a->value)) != MIG_OK)
 		return rc;
 	*out = a;
 	return MIG_OK;
@@ -1928,6 +1929,8 @@ parse_block(parser *p, const tok *name, block **out)
 				rc = lex(p, &t);
 			if (rc == MIG_OK && !is_op(&t, '}'))
 				rc = perr(p, t.line, t.col, "a single-line block may contain only one attribute");
+			if (rc == MIG_OK)
+				p->secret = false;
 		}
 	}
 	else if (rc == MIG_OK && t.t == T_NL)
@@ -1988,8 +1991,11 @@ parse_body(parser *p, body *b, bool top, const block *owner)
 			attr	   *a = NULL;
 
 			if ((rc = parse_attr(p, &t, &a)) != MIG_OK ||
-				(rc = body_push_attr(p, b, &acap, a)) != MIG_OK)
+				(rc = body_push_attr(p, b, &acap, a)) != MIG_OK ||
+				(rc = end_item(p, top)) != MIG_OK)
 				return rc;
+			p->secret = false;
+			continue;
 		}
 		else
 		{

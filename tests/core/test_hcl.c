@@ -975,7 +975,7 @@ test_parse_errors(void **state)
 		{"env \"x\" {\n  url = \"a\"\n", "1:1: unclosed env block: missing \"}\""},
 		{"}\n", "1:1: unexpected \"}\""},
 		{"env \"x\" {\n  url = \n}\n", "2:9: expected an expression, found newline"},
-		{"env \"x\" {\n  url \"x\"\n}\n", "2:7: expected \"{\", found newline"},
+		{"env \"x\" {\n  url \"x\"\n}\n", "2:10: expected \"{\", found newline"},
 		{"env \"x\" {\n  url = \"a\" \"b\"\n}\n", "2:13: expected a newline, found a string"},
 		{"env \"x\" { url = \"a\"\n}\n", "1:20: a single-line block may contain only one attribute"},
 		{"env \"x\" { migration {\n} }\n", "1:11: a single-line block may contain only one attribute; put nested blocks on their own lines"},
@@ -987,7 +987,7 @@ test_parse_errors(void **state)
 		{"env \"x\" {\n  url = 1e999\n}\n", "2:9: invalid number"},
 		{"env \"x\" {\n  url = \"%{ if true }x%{ endif }\"\n}\n",
 		"2:10: template directives (%{ ... }) are not supported; use $${ for interpolation"},
-		{"env \"x\" {\n  url = \"${1\"\n}\n", "2:14: expected \"}\" to close the interpolation, found a string"},
+		{"env \"x\" {\n  url = \"${1\"\n}\n", "2:13: expected \"}\" to close the interpolation, found a string"},
 		{"env \"x\" {\n  url = [for s in x : s]\n}\n", "2:10: \"for\" expressions are not supported"},
 		{"env \"x\" {\n  url = {for k, v in x : k => v}\n}\n", "2:10: \"for\" expressions are not supported"},
 		{"env \"x\" {\n  url = x[*].y\n}\n", "2:11: splat expressions ([*]) are not supported"},
@@ -997,7 +997,7 @@ test_parse_errors(void **state)
 		{"env \"x\" {\n  url = <<\"EOS\"\nEOS\n}\n", "2:9: invalid heredoc: expected an identifier after \"<<\""},
 		{"env \"${x}\" {\n}\n", "1:6: block labels cannot contain template interpolation"},
 		{"env \"x\" {\n  url = { a = 1 b = 2 }\n}\n",
-		"2:17: expected \",\", a newline or \"}\" after the object item, found a name"},
+		"2:17: expected \",\", a newline or \"}\" after the object item, found \"b\""},
 	};
 	size_t		i;
 
@@ -1203,6 +1203,13 @@ test_token_never_in_errors(void **state)
 		"variable \"t\" {\n  type = bool\n  default = \"aci_SECRET_9f8e7d\"\n}\nenv \"x\" {\n}\n",
 		/* syntax errors around it */
 		"atlas {\n  cloud {\n    token = \"aci_SECRET_9f8e7d\" \"x\"\n  }\n}\n",
+		"atlas {\n  cloud {\n    token = \"x\" aci_SECRET_9f8e7d\n  }\n}\n",
+		"atlas {\n  cloud { token = \"x\" aci_SECRET_9f8e7d }\n}\n",
+		"atlas {\n  cloud {\n    token = \"x\" + aci_SECRET_9f8e7d\n  }\n}\n",
+		"atlas {\n  cloud {\n    token = <<aci_SECRET_9f8e7d\nx\n  }\n}\n",
+		"atlas {\n  cloud {\n    token = aci_SECRET_9f8e7d(1)\n  }\n}\n",
+		"atlas {\n  cloud {\n    token = var.aci_SECRET_9f8e7d\n  }\n}\n",
+		"atlas {\n  cloud {\n    token = {a = 1}.aci_SECRET_9f8e7d\n  }\n}\nenv \"x\" {\n}\n",
 		"atlas {\n  cloud {\n    token = \"aci_SECRET_9f8e7d\n  }\n}\n",
 		"atlas {\n  cloud {\n    token = \"aci_SECRET_9f8e7d\\q\"\n  }\n}\n",
 		"atlas {\n  cloud {\n    token = aci_SECRET_9f8e7d\n  }\n}\n",
