@@ -41,7 +41,6 @@ endif
 ifneq ($(wildcard $(PGXS)),)
 MODULE_big  = atlas_migrate
 OBJS        = $(patsubst %.c,%.o,$(CORE_SRCS) $(wildcard pg_ext/*.c))
-EXTENSION   = atlas_migrate
 MODULEDIR   = extension
 DATA        = sql/atlas_migrate.control $(wildcard sql/atlas_migrate--*.sql)
 PG_CPPFLAGS = -Ishared $(DEP_CFLAGS)

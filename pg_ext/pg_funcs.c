@@ -53,6 +53,9 @@ PG_FUNCTION_INFO_V1(atlas_split);
 /* How often the caller checks pg_blocking_pids() of its worker. */
 #define SELF_BLOCK_CHECK_MS 250
 
+/* How long a stopping caller waits for its worker to roll back and exit. */
+#define STOP_WAIT_MS 2000
+
 /* ---------------------------------------------------------------- helpers */
 
 /* Raise a core error after freeing what the caller passes (copy first). */
@@ -370,7 +373,15 @@ handle_message(job_state *js, char *data, Size nbytes)
 				/* a worker's FATAL must not end this session */
 				if (edata.elevel > ERROR)
 					edata.elevel = ERROR;
-				ThrowErrorData(&edata);
+				if (edata.elevel >= ERROR)
+					ThrowErrorData(&edata);
+				else
+				{
+					/* a pending cancel is the relay loop's to handle (stop the worker first) */
+					HOLD_INTERRUPTS();
+					ThrowErrorData(&edata);
+					RESUME_INTERRUPTS();
+				}
 				break;
 			}
 		case PG_MSG_RUN_ID:
@@ -408,6 +419,49 @@ blocked_by_me(pid_t pid)
 		if (!nulls[i] && DatumGetInt32(elems[i]) == MyProcPid)
 			return true;
 	return false;
+}
+
+/*
+ * Stop the worker and wait (up to timeout_ms) until it has rolled back and
+ * exited, while this session still holds its locks and snapshot: once they
+ * are released the statement the worker waits on could otherwise complete
+ * before the stop arrives.  Interrupts stay held so that relaying a notice
+ * does not act on a pending cancel; the caller handles that afterwards.
+ */
+static void
+stop_worker(job_state *js, uint32 reason, long timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	HOLD_INTERRUPTS();
+	if (reason != PG_STOP_NONE)
+		pg_atomic_write_u32(&js->job->stop_reason, reason);
+	TerminateBackgroundWorker(js->handle);
+	for (;;)
+	{
+		shm_mq_result r;
+		Size		nbytes;
+		void	   *data;
+		long		left;
+
+		r = shm_mq_receive(js->mqh, &nbytes, &data, true);
+		if (r == SHM_MQ_DETACHED)
+			break;
+		if (r == SHM_MQ_SUCCESS)
+		{
+			/* notices still go out; the worker's own end is not ours to raise */
+			if (nbytes > 0 && ((char *) data)[0] == 'N')
+				handle_message(js, data, nbytes);
+			continue;
+		}
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(left, 100), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	RESUME_INTERRUPTS();
 }
 
 /* {"Driver":"postgres","Dir":...,"Status":"running","RunID":n} */
@@ -453,6 +507,12 @@ relay(job_state *js, bool wait)
 		Size		nbytes;
 		void	   *data;
 
+		/* cancel, terminate, statement_timeout: the worker first, then us */
+		if (InterruptPending && (QueryCancelPending || ProcDiePending))
+		{
+			stop_worker(js, PG_STOP_NONE, STOP_WAIT_MS);
+			CHECK_FOR_INTERRUPTS();
+		}
 		r = shm_mq_receive(js->mqh, &nbytes, &data, true);
 		if (r == SHM_MQ_SUCCESS)
 		{
@@ -467,6 +527,8 @@ relay(job_state *js, bool wait)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 SELF_BLOCK_CHECK_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		if (InterruptPending && (QueryCancelPending || ProcDiePending))
+			stop_worker(js, PG_STOP_NONE, STOP_WAIT_MS);
 		CHECK_FOR_INTERRUPTS();
 
 		if (js->pid > 0 &&
@@ -477,7 +539,7 @@ relay(job_state *js, bool wait)
 			{
 				if (IsTransactionBlock())
 				{
-					pg_atomic_write_u32(&js->job->stop_reason, PG_STOP_SELF_BLOCK);
+					stop_worker(js, PG_STOP_SELF_BLOCK, STOP_WAIT_MS);
 					ereport(ERROR,
 							(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
 							 errmsg("migration worker (PID %d) is waiting for a lock or snapshot held by this session",

@@ -39,6 +39,7 @@
 #define MAX_DEPTH 64			/* nesting of blocks and expressions */
 #define EVAL_MAX_DEPTH 256		/* evaluation frames, through locals */
 #define EVAL_LIMIT ((size_t) 16 << 20)	/* bytes per mig_hcl_env call */
+#define EVAL_MAX_WORK 20000000L	/* value visits per mig_hcl_env call */
 
 #define CLOUD_URL_DEFAULT "https://api.atlasgo.cloud/query"
 #define CLOUD_PROJECT_DEFAULT "default"
@@ -1401,7 +1402,7 @@ parse_object(parser *p, const tok *open, expr **out)
 			key->slen = t.len;
 			key->end = t.end.pos;
 		}
-		else if (t.t == T_QUOTE || is_op(&t, '('))
+		else if (t.t == T_QUOTE || t.t == T_NUM || is_op(&t, '('))
 		{
 			if ((rc = parse_expr(p, &key)) != MIG_OK)
 				break;
@@ -1907,8 +1908,13 @@ parse_block(parser *p, const tok *name, block **out)
 	rc = lex(p, &t);
 	if (rc == MIG_OK && t.t != T_NL && !is_op(&t, '}'))
 	{
-		/* single-line block: at most one attribute */
-		attr	   *a;
+		/*
+		 * Single-line block: one item.  HCL allows only an attribute here;
+		 * we also take one nested block, so `atlas { cloud { token = x } }`
+		 * works as written.
+		 */
+		attr	   *a = NULL;
+		block	   *nested = NULL;
 		size_t		cap = 0;
 
 		if (t.t != T_IDENT)
@@ -1919,16 +1925,22 @@ parse_block(parser *p, const tok *name, block **out)
 
 			take(p, &t);
 			rc = lex(p, &u);
-			if (rc == MIG_OK && !is_op(&u, '='))
-				rc = perr(p, t.line, t.col, "a single-line block may contain only one attribute; put nested blocks on their own lines");
-			if (rc == MIG_OK)
+			if (rc == MIG_OK && is_op(&u, '='))
+			{
 				rc = parse_attr(p, &t, &a);
-			if (rc == MIG_OK)
-				rc = body_push_attr(p, &k->body, &cap, a);
+				if (rc == MIG_OK)
+					rc = body_push_attr(p, &k->body, &cap, a);
+			}
+			else if (rc == MIG_OK)
+			{
+				rc = parse_block(p, &t, &nested);
+				if (rc == MIG_OK)
+					rc = body_push_block(p, &k->body, &cap, nested);
+			}
 			if (rc == MIG_OK)
 				rc = lex(p, &t);
 			if (rc == MIG_OK && !is_op(&t, '}'))
-				rc = perr(p, t.line, t.col, "a single-line block may contain only one attribute");
+				rc = perr(p, t.line, t.col, "a single-line block may contain only one attribute or block");
 			if (rc == MIG_OK)
 				p->secret = false;
 		}
@@ -2065,16 +2077,48 @@ find_local(const mig_config *cfg, const char *name)
 	return -1;
 }
 
+static int
+cmp_labels(const block *k, const char *type, const char *name)
+{
+	int			c = strcmp(type, k->labels[0]);
+
+	return c ? c : strcmp(name, k->labels[1]);
+}
+
 static const block *
 find_data(const mig_config *cfg, const char *type, const char *name)
 {
-	size_t		i;
+	size_t		lo = 0,
+				hi = cfg->ndata;
 
-	for (i = 0; i < cfg->ndata; i++)
-		if (strcmp(cfg->data[i]->labels[0], type) == 0 &&
-			strcmp(cfg->data[i]->labels[1], name) == 0)
-			return cfg->data[i];
+	while (lo < hi)
+	{
+		size_t		mid = (lo + hi) / 2;
+		int			c = cmp_labels(cfg->data[mid], type, name);
+
+		if (c == 0)
+			return cfg->data[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
 	return NULL;
+}
+
+/* Order data blocks by type and name, then position. */
+static int
+cmp_data(const void *a, const void *b)
+{
+	const block *x = *(const block *const *) a;
+	const block *y = *(const block *const *) b;
+	int			c = cmp_labels(y, x->labels[0], x->labels[1]);
+
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->col < y->col ? -1 : x->col > y->col;
 }
 
 /* What a checked expression may refer to. */
@@ -2635,14 +2679,13 @@ check_config(parser *p, mig_config *cfg)
 			return perr(p, cfg->locals[i]->line, cfg->locals[i]->col,
 						"local \"%s\" is defined twice (first at %d:%d)", cfg->locals[i]->name,
 						cfg->locals[i - 1]->line, cfg->locals[i - 1]->col);
+	qsort((void *) cfg->data, cfg->ndata, sizeof(block *), cmp_data);
 	for (i = 1; i < cfg->ndata; i++)
-		for (j = 0; j < i; j++)
-			if (strcmp(cfg->data[i]->labels[0], cfg->data[j]->labels[0]) == 0 &&
-				strcmp(cfg->data[i]->labels[1], cfg->data[j]->labels[1]) == 0)
-				return perr(p, cfg->data[i]->line, cfg->data[i]->col,
-							"data \"%s\" \"%s\" is declared twice (first at %d:%d)",
-							cfg->data[i]->labels[0], cfg->data[i]->labels[1],
-							cfg->data[j]->line, cfg->data[j]->col);
+		if (cmp_labels(cfg->data[i - 1], cfg->data[i]->labels[0], cfg->data[i]->labels[1]) == 0)
+			return perr(p, cfg->data[i]->line, cfg->data[i]->col,
+						"data \"%s\" \"%s\" is declared twice (first at %d:%d)",
+						cfg->data[i]->labels[0], cfg->data[i]->labels[1],
+						cfg->data[i - 1]->line, cfg->data[i - 1]->col);
 
 	/* variables (§i.2) */
 	for (i = 0; i < cfg->nvars; i++)
@@ -2693,6 +2736,10 @@ check_config(parser *p, mig_config *cfg)
 	return MIG_OK;
 }
 
+/*
+ * Parse and check a whole atlas.hcl (see mig.h).  On error *out is NULL and
+ * err holds "L:C: message" (MIG_ECONFIG) or "out of memory".
+ */
 int
 mig_hcl_parse(const char *src, size_t len, mig_config **out, mig_err *err)
 {
@@ -2735,6 +2782,7 @@ mig_hcl_parse(const char *src, size_t len, mig_config **out, mig_err *err)
 	return MIG_OK;
 }
 
+/* Free a parsed config (NULL is fine). */
 void
 mig_hcl_free(mig_config *cfg)
 {
@@ -2785,6 +2833,7 @@ typedef struct evalctx
 	int			depth;
 	bool		enums;			/* LINEAR... are defined (exec_order) */
 	bool		secret;			/* evaluating the token: no details in messages */
+	long		work;			/* values visited by ==, conversions, ... */
 } evalctx;
 
 static int	eerr(evalctx *x, const expr *at, int code, const char *fmt,...)
@@ -2982,13 +3031,37 @@ as_bool(const value *v, bool *b)
 	return false;
 }
 
+/*
+ * Values are shared, not copied, so a small config can describe a huge
+ * tree (a list of two references to a list of two references ...).
+ * Walks over values count their steps; past EVAL_MAX_WORK they stop.
+ */
+static bool
+spend(evalctx *x, long n)
+{
+	if (x->work > EVAL_MAX_WORK - n)
+	{
+		x->work = EVAL_MAX_WORK;
+		return false;
+	}
+	x->work += n;
+	return true;
+}
+
+static int
+too_complex(evalctx *x, const expr *at)
+{
+	return eerr(x, at, MIG_ECONFIG, "the config is too complex to evaluate (more than %ld steps)",
+				EVAL_MAX_WORK);
+}
+
 /* Deep equality (==): values of different kinds are never equal. */
 static bool
-v_equal(const value *a, const value *b, int depth)
+v_equal(evalctx *x, const value *a, const value *b, int depth)
 {
 	size_t		i;
 
-	if (a->k != b->k || depth > EVAL_MAX_DEPTH)
+	if (a->k != b->k || depth > EVAL_MAX_DEPTH || !spend(x, 1))
 		return false;
 	switch (a->k)
 	{
@@ -3008,7 +3081,7 @@ v_equal(const value *a, const value *b, int depth)
 			{
 				if (a->k == V_MAP && strcmp(a->keys[i], b->keys[i]) != 0)
 					return false;
-				if (!v_equal(&a->items[i], &b->items[i], depth + 1))
+				if (!v_equal(x, &a->items[i], &b->items[i], depth + 1))
 					return false;
 			}
 			return true;
@@ -3033,6 +3106,11 @@ convert(evalctx *x, const value *v, const htype *t, value *out, char *why, size_
 	if (depth > EVAL_MAX_DEPTH)
 	{
 		snprintf(why, wsize, "value nested too deeply");
+		return MIG_OK;
+	}
+	if (!spend(x, 1) || x->work >= EVAL_MAX_WORK)
+	{
+		snprintf(why, wsize, "value too complex to convert (more than %ld steps)", EVAL_MAX_WORK);
 		return MIG_OK;
 	}
 	if (v->k == V_NULL || t->k == TY_ANY)
@@ -3076,11 +3154,12 @@ convert(evalctx *x, const value *v, const htype *t, value *out, char *why, size_
 		case TY_SET:
 			{
 				value		r;
-				size_t		cnt = v->k == V_LIST ? v->cnt : 1;
+				size_t		cnt = v->cnt;
 
-				if (v->k == V_MAP)
+				if (v->k != V_LIST)
 				{
-					snprintf(why, wsize, "a %s is required, got an object", t->k == TY_LIST ? "list" : "set");
+					snprintf(why, wsize, "a %s is required, got a %s", t->k == TY_LIST ? "list" : "set",
+							 kind_name(v->k));
 					return MIG_OK;
 				}
 				memset(&r, 0, sizeof(r));
@@ -3090,7 +3169,7 @@ convert(evalctx *x, const value *v, const htype *t, value *out, char *why, size_
 					return eoom(x);
 				for (i = 0; i < cnt; i++)
 				{
-					const value *e = v->k == V_LIST ? &v->items[i] : v;
+					const value *e = &v->items[i];
 					char		sub[256];
 
 					if ((rc = convert(x, e, t->elem, &r.items[r.cnt], sub, sizeof(sub), depth + 1)) != MIG_OK)
@@ -3105,8 +3184,13 @@ convert(evalctx *x, const value *v, const htype *t, value *out, char *why, size_
 						size_t		j;
 
 						for (j = 0; j < r.cnt; j++)
-							if (v_equal(&r.items[j], &r.items[r.cnt], 0))
+							if (v_equal(x, &r.items[j], &r.items[r.cnt], 0))
 								break;
+						if (x->work >= EVAL_MAX_WORK)
+						{
+							snprintf(why, wsize, "value too complex to convert (more than %ld steps)", EVAL_MAX_WORK);
+							return MIG_OK;
+						}
 						if (j < r.cnt)
 							continue;
 					}
@@ -3281,10 +3365,14 @@ eval_traversal(evalctx *x, const expr *e, value *out)
 		else if (strcmp(r, "atlas") == 0 && strcmp(name, "env") == 0)
 			v = v_str(x->envname, strlen(x->envname));
 		else if (strcmp(r, "data") == 0)
-			return eerr(x, root, MIG_ENOTSUP,
-						"data sources are not supported yet (data.%s%s%s is used by env \"%s\")",
-						name, n > 1 && steps[1]->kind == E_ATTR ? "." : "",
-						n > 1 && steps[1]->kind == E_ATTR ? steps[1]->s : "", x->envname);
+		{
+			rc = eerr(x, root, MIG_ENOTSUP,
+					  "data sources are not supported yet (data.%s%s%s is used by env \"%s\")",
+					  name, n > 1 && steps[1]->kind == E_ATTR ? "." : "",
+					  n > 1 && steps[1]->kind == E_ATTR ? steps[1]->s : "", x->envname);
+			mig_err_hint(x->err, "Write the value itself or use a variable, e.g. migration { dir = \"atlas://<name>\" } instead of a remote_dir data source.");
+			return rc;
+		}
 		else if (strcmp(r, "each") == 0)
 			return eerr(x, root, MIG_ENOTSUP, "for_each is not supported yet");
 		else
@@ -3338,6 +3426,16 @@ make_str(evalctx *x, const mig_buf *b, value *out)
 	return MIG_OK;
 }
 
+/* A string being built past the evaluation size cap. */
+static bool
+buf_over(evalctx *x, const mig_buf *b)
+{
+	if (b->len <= EVAL_LIMIT)
+		return false;
+	x->ar.over = true;
+	return true;
+}
+
 /* format(): the verbs %s %d %v %t %q and %%; no flags or widths. */
 static int
 fn_format(evalctx *x, const expr *call, const value *args, size_t nargs, mig_buf *b)
@@ -3374,6 +3472,8 @@ fn_format(evalctx *x, const expr *call, const value *args, size_t nargs, mig_buf
 				return eerr(x, call, MIG_ECONFIG, "format: unsupported verb \"%%%c\" (supported: %%s %%d %%v %%t %%q %%%%)", verb);
 			return eerr(x, call, MIG_ECONFIG, "format: unsupported verb (supported: %%s %%d %%v %%t %%q %%%%)");
 		}
+		if (buf_over(x, b))
+			return eoom(x);
 		if (next >= nargs)
 			return eerr(x, call, MIG_ECONFIG, "format: not enough arguments for the format string");
 		a = &args[next++];
@@ -3732,6 +3832,11 @@ eval_call(evalctx *x, const expr *e, value *out)
 					mig_buf_append(&b, t, tlen);
 				mig_buf_append(&b, s, slen);
 				firstel = false;
+				if (buf_over(x, &b))
+				{
+					rc = eoom(x);
+					goto done;
+				}
 			}
 		}
 		rc = make_str(x, &b, out);
@@ -3884,10 +3989,14 @@ eval_binary(evalctx *x, const expr *e, value *out)
 	switch (e->op)
 	{
 		case OP_EQ:
-			*out = v_bool(v_equal(&a, &b, 0));
+			*out = v_bool(v_equal(x, &a, &b, 0));
+			if (x->work >= EVAL_MAX_WORK)
+				return too_complex(x, e);
 			return MIG_OK;
 		case OP_NE:
-			*out = v_bool(!v_equal(&a, &b, 0));
+			*out = v_bool(!v_equal(x, &a, &b, 0));
+			if (x->work >= EVAL_MAX_WORK)
+				return too_complex(x, e);
 			return MIG_OK;
 		case OP_AND:
 		case OP_OR:
@@ -3932,12 +4041,12 @@ eval_binary(evalctx *x, const expr *e, value *out)
 		case '%':
 			if (n == 0)
 				return eerr(x, e, MIG_ECONFIG, "division by zero");
-			if (!is_whole(m) || !is_whole(n))
-				return eerr(x, e, MIG_ECONFIG, "%% needs whole numbers");
-			if ((long long) n == -1)
-				r = 0;
+			if (is_whole(m) && is_whole(n))
+				r = (long long) n == -1 ? 0 : (double) ((long long) m % (long long) n);
+			else if (m / n > -9.2e18 && m / n < 9.2e18)
+				r = m - n * (double) (long long) (m / n);	/* sign of m, like fmod */
 			else
-				r = (double) ((long long) m % (long long) n);
+				return eerr(x, e, MIG_ECONFIG, "number out of range");
 			break;
 	}
 	if (!finite(r))
@@ -4000,6 +4109,8 @@ eval_inner(evalctx *x, const expr *e, value *out)
 						return rc;
 					if (!ok)
 						return eerr(x, e->items[2 * i], MIG_ECONFIG, "an object key must be a string");
+					if (!spend(x, (long) i + 1))
+						return too_complex(x, e);
 					for (j = 0; j < i; j++)
 						if (strcmp(out->keys[j], out->keys[i]) == 0)
 							return eerr(x, e->items[2 * i], MIG_ECONFIG, "duplicate key in object");
@@ -4086,14 +4197,17 @@ var_source_name(const mig_var *v)
 	return v->name ? v->name : "";
 }
 
-/* A caller-supplied value (§i.2: one value, or several = a list). */
+/*
+ * A caller-supplied value (§i.2): one value, or several = a list; a single
+ * value for a list or set variable is wrapped into a one-element list.
+ */
 static int
-caller_value(evalctx *x, const mig_var *mv, value *out)
+caller_value(evalctx *x, const mig_var *mv, const htype *type, value *out)
 {
 	size_t		i;
 
 	memset(out, 0, sizeof(*out));
-	if (!mv->is_list && mv->nvalues == 1)
+	if (!mv->is_list && mv->nvalues == 1 && type->k != TY_LIST && type->k != TY_SET)
 	{
 		const char *s = mv->values[0] ? mv->values[0] : "";
 
@@ -4140,7 +4254,7 @@ eval_variables(evalctx *x, const mig_vars *vars)
 				given = &vars->v[j];
 		if (given)
 		{
-			if ((rc = caller_value(x, given, &v)) != MIG_OK)
+			if ((rc = caller_value(x, given, d->type, &v)) != MIG_OK)
 				return rc;
 		}
 		else if (d->def)
@@ -4300,6 +4414,7 @@ select_env(const mig_config *cfg, const char *name, const block **out, mig_err *
 	return MIG_OK;
 }
 
+/* Free an evaluated env's strings (the token is wiped first); zeroes *env. */
 void
 mig_env_free(mig_env *env)
 {
@@ -4387,6 +4502,11 @@ eval_env(evalctx *x, const block *k, const char *name, mig_env *env)
 	return normalise_exec_order(x, &mig->body, &env->exec_order);
 }
 
+/*
+ * Select env `name` (§i.3) and evaluate it with the caller's variable
+ * values (see mig.h).  On error *out is all zeroes and nothing is left
+ * allocated.
+ */
 int
 mig_hcl_env(const mig_config *cfg, const char *name, const mig_vars *vars,
 			mig_env *out, mig_err *err)

@@ -10,11 +10,16 @@
  * 13-15) pushes a nested level that scans sub-statements with the same
  * options until the block's END; when it fails the parent carries on past
  * the BEGIN header.  No C recursion, so deep nesting cannot overflow a host's
- * stack.  A nested scan is a pure function of (kind, statement start), so
- * its outcome is remembered for every sub-statement start it passed: later
- * attempts that reach one of them stop at once.  Without that, a file with
- * many unmatched BEGINs costs exponential time (each attempt re-scans the
- * rest of the file, and so does every attempt inside it).
+ * stack.
+ *
+ * Atlas's scanner re-reads the rest of the file for every BEGIN that has no
+ * END, and does so again for every BEGIN inside that attempt: exponential.
+ * Here the outcome of a nested scan is remembered for every sub-statement
+ * start it passed (it is a pure function of kind and start), and the end of
+ * a statement for every point where a failed attempt resumed it (a function
+ * of position and depth).  Later attempts stop at the first remembered
+ * point, so the work stays linear.  Until the first attempt fails nothing
+ * is ever read twice, so ordinary files pay nothing for this.
  *
  * The hot loop skips bytes that cannot start any rule with a 256-entry
  * class table; quotes, comments and dollar quotes end with memchr/memmem.
@@ -74,6 +79,8 @@ typedef struct level
 	size_t		et_last;		/* ... and the last non-space before it */
 	size_t		et_win;
 	uint32_t	chain;			/* nested: memo chain of this scan */
+	uint32_t	schain;			/* nested: memo chain of the current
+								 * statement's resume points, or UINT32_MAX */
 	unsigned char kind;			/* K_* */
 	bool		fresh;			/* at a statement start */
 	bool		deflt;			/* delimiter is the default ";" */
@@ -87,6 +94,22 @@ typedef struct dblk
 	char		data[];
 } dblk;
 
+/* A hash map from a 64-bit key (never 0) to a chain id. */
+typedef struct memo
+{
+	uint64_t   *keys;			/* 0 = empty slot */
+	uint32_t   *vals;
+	size_t		cap;			/* a power of two, or 0 */
+	size_t		count;
+} memo;
+
+/* Where a statement scanned from a resume point ended. */
+typedef struct sres
+{
+	size_t		te;				/* end of the text, or RES_* */
+	size_t		next;			/* where scanning went on */
+} sres;
+
 /* A cached forward search: first hit at or after `from` is `at`. */
 typedef struct fcache
 {
@@ -94,6 +117,7 @@ typedef struct fcache
 	size_t		at;
 } fcache;
 
+/* The state of one mig_lex_split call. */
 typedef struct lexer
 {
 	const unsigned char *s;
@@ -105,13 +129,16 @@ typedef struct lexer
 	size_t		nlv;
 	size_t		caplv;
 
-	uint64_t   *mkeys;			/* memo: (start << 2 | kind) + 1, 0 = empty */
-	uint32_t   *mvals;			/* memo: chain id */
-	size_t		mcap;
-	size_t		mcount;
+	bool		memo_on;		/* a nested scan has failed: from now on
+								 * regions get re-read, so remember */
+	memo		starts;			/* (statement start << 2 | kind) + 1 -> chain */
 	size_t	   *chains;			/* chain id -> RES_* or result position */
 	size_t		nchains;
 	size_t		capchains;
+	memo		resumes;		/* (resume point << 16 | depth) + 1 -> schain */
+	sres	   *schains;		/* schain id -> how that statement ended */
+	size_t		nschains;
+	size_t		capschains;
 
 	dblk	   *arena;
 
@@ -628,6 +655,7 @@ init_level(lexer *lx, level *L, size_t st, unsigned char kind, bool top)
 	L->fresh = true;
 	L->kind = kind;
 	L->et_pos = NONE;
+	L->schain = UINT32_MAX;
 	L->et = kind == K_BEGIN && (lx->flags & MIG_LEX_BEGIN_END_TERM);
 	if (!delim_directive(lx, st, &arg, &alen, &eol))
 		return R_OK;
@@ -683,68 +711,117 @@ build_tables(lexer *lx)
 
 /* ---------------------------------------------------------------- memo */
 
+/*
+ * Keys are byte positions (shifted), met in nearly increasing order: keep
+ * each run of 256 keys together and scatter the runs, so lookups stay in
+ * cache without letting dense runs pile onto each other.
+ */
 static inline size_t
 mhash(uint64_t k, size_t mask)
 {
-	k ^= k >> 33;
-	k *= UINT64_C(0xff51afd7ed558ccd);
-	k ^= k >> 33;
-	return (size_t) k & mask;
+	uint64_t	h = k >> 8;
+
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (size_t) ((h << 8) | (k & 0xFF)) & mask;
 }
 
 /* Chain id recorded for key, or UINT32_MAX. */
 static uint32_t
-memo_get(const lexer *lx, uint64_t key)
+memo_get(const memo *m, uint64_t key)
 {
 	size_t		i;
 
-	if (lx->mcap == 0)
+	if (m->cap == 0)
 		return UINT32_MAX;
-	for (i = mhash(key, lx->mcap - 1); lx->mkeys[i] != 0; i = (i + 1) & (lx->mcap - 1))
-		if (lx->mkeys[i] == key)
-			return lx->mvals[i];
+	for (i = mhash(key, m->cap - 1); m->keys[i] != 0; i = (i + 1) & (m->cap - 1))
+		if (m->keys[i] == key)
+			return m->vals[i];
 	return UINT32_MAX;
 }
 
 static int
-memo_put(lexer *lx, uint64_t key, uint32_t val)
+memo_put(memo *m, uint64_t key, uint32_t val)
 {
 	size_t		i;
 
-	if (2 * (lx->mcount + 1) > lx->mcap)
+	if (2 * (m->count + 1) > m->cap)
 	{
-		size_t		ncap = lx->mcap ? 2 * lx->mcap : 256;
-		uint64_t   *nk = mig_calloc(ncap, sizeof(uint64_t));
-		uint32_t   *nv = mig_alloc(ncap * sizeof(uint32_t));
+		size_t		ncap = m->cap ? 2 * m->cap : 256;
+		uint64_t   *nk;
+		uint32_t   *nv;
 		size_t		j;
 
+		if (ncap > SIZE_MAX / sizeof(uint64_t))
+			return MIG_ENOMEM;
+		nk = mig_calloc(ncap, sizeof(uint64_t));
+		nv = mig_alloc(ncap * sizeof(uint32_t));
 		if (nk == NULL || nv == NULL)
 		{
 			mig_free(nk);
 			mig_free(nv);
 			return MIG_ENOMEM;
 		}
-		for (j = 0; j < lx->mcap; j++)
+		for (j = 0; j < m->cap; j++)
 		{
-			if (lx->mkeys[j] == 0)
+			if (m->keys[j] == 0)
 				continue;
-			for (i = mhash(lx->mkeys[j], ncap - 1); nk[i] != 0; i = (i + 1) & (ncap - 1))
+			for (i = mhash(m->keys[j], ncap - 1); nk[i] != 0; i = (i + 1) & (ncap - 1))
 				;
-			nk[i] = lx->mkeys[j];
-			nv[i] = lx->mvals[j];
+			nk[i] = m->keys[j];
+			nv[i] = m->vals[j];
 		}
-		mig_free(lx->mkeys);
-		mig_free(lx->mvals);
-		lx->mkeys = nk;
-		lx->mvals = nv;
-		lx->mcap = ncap;
+		mig_free(m->keys);
+		mig_free(m->vals);
+		m->keys = nk;
+		m->vals = nv;
+		m->cap = ncap;
 	}
-	for (i = mhash(key, lx->mcap - 1); lx->mkeys[i] != 0; i = (i + 1) & (lx->mcap - 1))
+	for (i = mhash(key, m->cap - 1); m->keys[i] != 0; i = (i + 1) & (m->cap - 1))
 		;
-	lx->mkeys[i] = key;
-	lx->mvals[i] = val;
-	lx->mcount++;
+	m->keys[i] = key;
+	m->vals[i] = val;
+	m->count++;
 	return MIG_OK;
+}
+
+static void
+memo_free(memo *m)
+{
+	mig_free(m->keys);
+	mig_free(m->vals);
+}
+
+/* Grow an array of `size`-byte items to hold one more; false on failure. */
+static bool
+grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t		ncap;
+	void	   *p;
+
+	if (n < *cap)
+		return true;
+	ncap = *cap ? 2 * *cap : first;
+	if (ncap >= UINT32_MAX || ncap > SIZE_MAX / size)
+		return false;
+	p = mig_realloc(*v, ncap * size);
+	if (p == NULL)
+		return false;
+	*v = p;
+	*cap = ncap;
+	return true;
+}
+
+/* Record how L's current statement ended (or RES_FAIL) for its resume points. */
+static void
+settle_stmt(lexer *lx, level *L, size_t te, size_t next)
+{
+	if (L->schain == UINT32_MAX)
+		return;
+	lx->schains[L->schain].te = te;
+	lx->schains[L->schain].next = next;
+	L->schain = UINT32_MAX;
 }
 
 /* ---------------------------------------------------------------- scanning */
@@ -807,14 +884,14 @@ run(lexer *lx, level *L, bool top)
 		L->cur = L->win;
 		L->depth = 0;
 		L->fresh = false;
-		if (L->kind != K_TOP && L->deflt)
+		if (L->kind != K_TOP && L->deflt && lx->memo_on)
 		{
 			uint64_t	key = (((uint64_t) L->win << 2) | L->kind) + 1;
-			uint32_t	id = memo_get(lx, key);
+			uint32_t	id = memo_get(&lx->starts, key);
 
 			if (id == UINT32_MAX)
 			{
-				if (memo_put(lx, key, L->chain) != MIG_OK)
+				if (memo_put(&lx->starts, key, L->chain) != MIG_OK)
 					return R_NOMEM;
 			}
 			else if (lx->chains[id] != RES_PENDING)
@@ -822,6 +899,40 @@ run(lexer *lx, level *L, bool top)
 				lx->hit = lx->chains[id];
 				return R_HIT;
 			}
+		}
+	}
+	else if (L->kind != K_TOP && L->deflt && !L->et && L->depth < 0x10000 && lx->memo_on)
+	{
+		/*
+		 * Resuming after a BEGIN attempt that was not a block: the rest of
+		 * this statement depends only on (position, depth), so another
+		 * nested scan may already have read it.
+		 */
+		uint64_t	key = (((uint64_t) L->cur << 16) | L->depth) + 1;
+		uint32_t	id = memo_get(&lx->resumes, key);
+
+		if (id != UINT32_MAX && lx->schains[id].te != RES_PENDING)
+		{
+			if (lx->schains[id].te == RES_FAIL)
+				return R_FAIL;
+			win = L->win;
+			te = lx->schains[id].te;
+			next = lx->schains[id].next;
+			goto emit;
+		}
+		if (id == UINT32_MAX)
+		{
+			if (L->schain == UINT32_MAX)
+			{
+				if (!grow((void **) &lx->schains, &lx->capschains, lx->nschains,
+						  sizeof(sres), 64))
+					return R_NOMEM;
+				L->schain = (uint32_t) lx->nschains;
+				lx->schains[lx->nschains].te = RES_PENDING;
+				lx->schains[lx->nschains++].next = RES_PENDING;
+			}
+			if (memo_put(&lx->resumes, key, L->schain) != MIG_OK)
+				return R_NOMEM;
 		}
 	}
 	tab = pick_table(lx, L);
@@ -1089,6 +1200,7 @@ run(lexer *lx, level *L, bool top)
 	}
 
 emit:
+	settle_stmt(lx, L, te, next);
 	lx->em_ts = win;
 	lx->em_te = te;
 	L->win = L->cur = next;
@@ -1179,37 +1291,15 @@ push_level(lexer *lx)
 	level	   *C;
 	int			r;
 
-	if (lx->nlv == lx->caplv)
-	{
-		size_t		ncap = 2 * lx->caplv;
-		level	   *v;
-
-		if (ncap > SIZE_MAX / sizeof(level))
-			return R_NOMEM;
-		v = mig_realloc(lx->lv, ncap * sizeof(level));
-		if (v == NULL)
-			return R_NOMEM;
-		lx->lv = v;
-		lx->caplv = ncap;
-	}
-	if (lx->nchains == lx->capchains)
-	{
-		size_t		ncap = lx->capchains ? 2 * lx->capchains : 64;
-		size_t	   *v;
-
-		if (ncap >= UINT32_MAX || ncap > SIZE_MAX / sizeof(size_t))
-			return R_NOMEM;
-		v = mig_realloc(lx->chains, ncap * sizeof(size_t));
-		if (v == NULL)
-			return R_NOMEM;
-		lx->chains = v;
-		lx->capchains = ncap;
-	}
+	if (!grow((void **) &lx->lv, &lx->caplv, lx->nlv, sizeof(level), 8) ||
+		!grow((void **) &lx->chains, &lx->capchains, lx->nchains, sizeof(size_t), 64))
+		return R_NOMEM;
 	C = &lx->lv[lx->nlv];
 	r = init_level(lx, C, lx->push_hdr, lx->push_kind, false);
 	if (r != R_OK)
 		return r;
 	C->chain = (uint32_t) lx->nchains;
+	C->schain = UINT32_MAX;
 	lx->chains[lx->nchains++] = RES_PENDING;
 	lx->nlv++;
 	return R_OK;
@@ -1268,6 +1358,8 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 			r = push_level(&lx);
 			if (r == R_NOMEM)
 				goto nomem;
+			if (r == R_FAIL)
+				lx.memo_on = true;
 			continue;			/* on R_FAIL the parent carries on */
 		}
 		if (lx.nlv == 1)
@@ -1280,8 +1372,17 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 				goto done;
 			}
 		}
+		if (r == R_FAIL)
+			settle_stmt(&lx, L, RES_FAIL, RES_FAIL);
 		if (r == R_EOF || r == R_FAIL)
+		{
+			/*
+			 * Until a nested scan fails, no region is read twice, so no
+			 * lookup could hit: the memo starts here.
+			 */
+			lx.memo_on = true;
 			res = RES_FAIL;
+		}
 		else if (r == R_HIT)
 			res = lx.hit;
 		else
@@ -1316,6 +1417,7 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 			if (np == NONE)
 				break;			/* not a block: P resumes after the header */
 			/* the parent's statement ends with the block (rules 13-15) */
+			settle_stmt(&lx, P, np, np);
 			a = P->win;
 			b = np;
 			P->win = P->cur = np;
@@ -1339,9 +1441,10 @@ done:
 		lx.arena = next;
 	}
 	mig_free(lx.lv);
-	mig_free(lx.mkeys);
-	mig_free(lx.mvals);
+	memo_free(&lx.starts);
+	memo_free(&lx.resumes);
 	mig_free(lx.chains);
+	mig_free(lx.schains);
 	return rc;
 }
 

@@ -366,6 +366,7 @@ typedef struct mig_opts {
 	mig_txmode	tx_mode;		/* MIG_TX_UNSET = from env or "file" */
 	mig_exec_order exec_order;	/* UNSET = from env or linear */
 	int64_t		lock_timeout_ms;	/* < 0 = from env or 10s */
+	int64_t		cloud_timeout_ms;	/* < 0 = default (Atlas Cloud calls) */
 	mig_vars	vars;
 } mig_opts;
 

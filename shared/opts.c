@@ -19,6 +19,7 @@ mig_opts_init(mig_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->lock_timeout_ms = -1;
+	o->cloud_timeout_ms = -1;
 }
 
 void
@@ -363,20 +364,22 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 				(rc = mig_parse_exec_order(it->valuestring, &o->exec_order, err)))
 				goto done;
 		}
-		else if (strcmp(k, "lock_timeout") == 0)
+		else if (strcmp(k, "lock_timeout") == 0 || strcmp(k, "cloud_timeout") == 0)
 		{
+			int64_t    *dst = k[0] == 'l' ? &o->lock_timeout_ms : &o->cloud_timeout_ms;
+
 			if (cJSON_IsNumber(it))
 			{
 				/* a bare number is seconds */
 				if (it->valuedouble < 0)
 				{
-					rc = mig_err_set(err, MIG_EINVAL, "option \"lock_timeout\" must not be negative");
+					rc = mig_err_set(err, MIG_EINVAL, "option \"%s\" must not be negative", k);
 					goto done;
 				}
-				o->lock_timeout_ms = (int64_t) (it->valuedouble * 1000.0);
+				*dst = (int64_t) (it->valuedouble * 1000.0);
 			}
 			else if ((rc = want_type(it, cJSON_IsString(it), k, "a duration such as \"10s\"", err)) ||
-					 (rc = mig_parse_duration(it->valuestring, &o->lock_timeout_ms, err)))
+					 (rc = mig_parse_duration(it->valuestring, dst, err)))
 				goto done;
 		}
 		else if (strcmp(k, "vars") == 0)
@@ -388,7 +391,7 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 		{
 			rc = mig_err_set(err, MIG_EINVAL, "unknown option \"%.100s\"", k);
 			mig_err_hint(err, "Valid options are amount, to_version, dry_run, baseline, allow_dirty, "
-						 "tx_mode, exec_order, lock_timeout and vars.");
+						 "tx_mode, exec_order, lock_timeout, cloud_timeout and vars.");
 			goto done;
 		}
 	}

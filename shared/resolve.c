@@ -264,6 +264,7 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 	}
 	if (out->lock_timeout_ms < 0)
 		out->lock_timeout_ms = 10000;
+	out->cloud_timeout_ms = opts->cloud_timeout_ms > 0 ? opts->cloud_timeout_ms : 0;
 
 	/* §i.2 atlas { cloud { } }: an empty token means no cloud. */
 	out->cloud = env.cloud && env.cloud_token && env.cloud_token[0];

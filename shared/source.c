@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "db.h"
+#include "cloud.h"
 
 /* The path of a file:// URL: empty means "migrations" (§a.1); no query. */
 static char *
@@ -26,7 +26,6 @@ mig_source_load(const mig_run_cfg *cfg, mig_db *db, mig_dir *out, mig_err *err)
 {
 	int			rc;
 
-	(void) db;
 	mig_dir_init(out);
 	if (strncmp(cfg->dir_url, "file://", 7) == 0)
 	{
@@ -37,8 +36,10 @@ mig_source_load(const mig_run_cfg *cfg, mig_db *db, mig_dir *out, mig_err *err)
 		rc = mig_dir_load_local(path, out, err);
 		mig_free(path);
 	}
+	else if (strncmp(cfg->dir_url, "atlas://", 8) == 0)
+		return mig_cloud_fetch_dir(cfg, NULL, db, out, err);	/* verified there */
 	else
-		rc = mig_err_set(err, MIG_ENOTSUP, "migration directory \"%.200s\": atlas:// directories are not available in this build",
+		rc = mig_err_set(err, MIG_EINVAL, "unsupported migration directory URL \"%.200s\"",
 						 cfg->dir_url_redacted);
 	if (rc == MIG_OK)
 		rc = mig_sum_verify(out, err);

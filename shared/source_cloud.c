@@ -3,10 +3,11 @@
  * with dirState (§j.3) and report a deployment with reportMigration (§j.4).
  *
  * The only core file that includes curl.h.  Knows nothing of PostgreSQL or
- * SQLite: interrupts come from db->interrupted(db), asked from libcurl's
- * progress callback and between retries; callbacks never longjmp, they
- * return a value that stops the transfer.  CURL and cJSON objects never
- * leave the function that made them.
+ * SQLite: interrupts come from db->interrupted(db), asked every 50 ms while
+ * a transfer runs (curl's multi interface), from the progress callback and
+ * while waiting between retries; callbacks never longjmp, they return a
+ * value that stops the transfer.  CURL and cJSON objects never leave the
+ * function that made them.
  *
  * The token goes only into the Authorization header.  It is wiped from
  * memory we own after use, and every error text and report body is scrubbed
@@ -36,6 +37,8 @@ static const char REPORT_MUTATION[] =
 #define SCRUB_MIN 8
 /* Interrupt check interval while waiting between attempts. */
 #define WAIT_SLICE_MS 20
+/* Interrupt check interval during a transfer. */
+#define POLL_MS 50
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -56,39 +59,40 @@ interrupted(mig_db *db)
 
 /* Replace every occurrence of tok in s (NUL-terminated, in place) with "xxxxx". */
 static void
-scrub_text(char *s, size_t cap, const char *tok)
+scrub_text(char *s, const char *tok)
 {
 	size_t		tlen = tok ? strlen(tok) : 0;
-	char	   *p;
+	char	   *p = s;
 
 	if (tlen < SCRUB_MIN)
 		return;
-	while ((p = strstr(s, tok)) != NULL)
+	/* "xxxxx" is shorter than tok: the text only shrinks */
+	while ((p = strstr(p, tok)) != NULL)
 	{
-		size_t		rest = strlen(p + tlen);
-
-		/* "xxxxx" is shorter than tok, so this always fits in cap */
-		(void) cap;
 		memcpy(p, "xxxxx", 5);
-		memmove(p + 5, p + tlen, rest + 1);
+		memmove(p + 5, p + tlen, strlen(p + tlen) + 1);
+		p += 5;
 	}
 }
 
 static void
 scrub_err(mig_err *err, const char *tok)
 {
-	scrub_text(err->msg, sizeof(err->msg), tok);
-	scrub_text(err->detail, sizeof(err->detail), tok);
-	scrub_text(err->hint, sizeof(err->hint), tok);
+	scrub_text(err->msg, tok);
+	scrub_text(err->detail, tok);
+	scrub_text(err->hint, tok);
 }
 
-/* Scrub a mig_buf in place (length shrinks). */
+/*
+ * Scrub a mig_buf in place (length shrinks).  Bytes after an embedded NUL
+ * are dropped too: only JSON text and server replies pass through here.
+ */
 static void
 scrub_buf(mig_buf *b, const char *tok)
 {
-	if (b->data)
+	if (b->data && tok && strlen(tok) >= SCRUB_MIN)
 	{
-		scrub_text(b->data, b->cap, tok);
+		scrub_text(b->data, tok);
 		b->len = strlen(b->data);
 	}
 }
@@ -415,6 +419,41 @@ render_gql_errors(const cJSON *errors, mig_err *err)
 	return rc;
 }
 
+/*
+ * Does this (unparsable) text end inside a string or an open object/array?
+ * Then it was cut short rather than malformed.
+ */
+static bool
+json_cut_short(const char *s, size_t n)
+{
+	size_t		i,
+				depth = 0;
+	bool		in_str = false,
+				esc = false;
+
+	for (i = 0; i < n; i++)
+	{
+		char		c = s[i];
+
+		if (in_str)
+		{
+			if (esc)
+				esc = false;
+			else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+		}
+		else if (c == '"')
+			in_str = true;
+		else if (c == '{' || c == '[')
+			depth++;
+		else if ((c == '}' || c == ']') && depth > 0)
+			depth--;
+	}
+	return in_str || depth > 0;
+}
+
 /* A non-empty "errors" array, or NULL. */
 static const cJSON *
 gql_errors(const cJSON *root)
@@ -474,7 +513,14 @@ mig_cloud_parse_response(const char *body, size_t len, long http_status,
 		{
 			size_t		at = end && end >= s && end <= s + n ? (size_t) (end - s) : 0;
 
-			rc = mig_err_set(err, MIG_ECLOUD, "decoding response: invalid JSON at byte %zu", at);
+			/* Go's decoder words: a cut-short reply is "unexpected EOF" */
+			if (json_cut_short(s, n))
+				rc = mig_err_set(err, MIG_ECLOUD, "decoding response: unexpected EOF");
+			else if (isprint((unsigned char) s[at]))
+				rc = mig_err_set(err, MIG_ECLOUD, "decoding response: invalid character '%c' at byte %zu",
+								 s[at], at);
+			else
+				rc = mig_err_set(err, MIG_ECLOUD, "decoding response: invalid JSON at byte %zu", at);
 			goto done;
 		}
 	}
@@ -758,6 +804,58 @@ wait_ms(mig_db *db, int64_t ms)
 	}
 }
 
+/*
+ * Run one transfer on the multi interface, polling in POLL_MS slices so an
+ * interrupt is seen within ~50 ms even while the server sends nothing (the
+ * easy interface may sit up to a second inside curl between progress
+ * calls).  The progress callback stays as a second check.
+ */
+static CURLcode
+perform(CURL *h, CURLM *m, xfer *x)
+{
+	CURLcode	result = CURLE_OK;
+	CURLMsg    *msg;
+	int			running = 1,
+				left;
+
+	if (curl_multi_add_handle(m, h) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	for (;;)
+	{
+		CURLMcode	mc = curl_multi_perform(m, &running);
+
+		if (mc != CURLM_OK)
+		{
+			result = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+			break;
+		}
+		if (running == 0)
+			break;
+		if (interrupted(x->db))
+		{
+			x->stopped = true;
+			result = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+#if LIBCURL_VERSION_NUM >= 0x074200
+		mc = curl_multi_poll(m, NULL, 0, POLL_MS, NULL);
+#else
+		mc = curl_multi_wait(m, NULL, 0, POLL_MS, NULL);
+#endif
+		if (mc != CURLM_OK)
+		{
+			result = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	if (running == 0)
+		while ((msg = curl_multi_info_read(m, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+				result = msg->data.result;
+	curl_multi_remove_handle(m, h);
+	return result;
+}
+
 #define SETOPT(opt, val) \
 	do { \
 		if (curl_easy_setopt(h, opt, val) != CURLE_OK) \
@@ -779,6 +877,7 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 		  const char *body, size_t len, long *status, mig_buf *resp, int *tries, mig_err *err)
 {
 	CURL	   *h = NULL;
+	CURLM	   *m = NULL;
 	struct curl_slist *hdrs = NULL,
 			   *s;
 	char		ua[256];
@@ -800,7 +899,7 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 
 	if ((rc = global_init(err)) != MIG_OK)
 		goto done;
-	if ((h = curl_easy_init()) == NULL)
+	if ((h = curl_easy_init()) == NULL || (m = curl_multi_init()) == NULL)
 	{
 		rc = mig_err_set(err, MIG_ENOMEM, "libcurl: cannot create a handle");
 		goto done;
@@ -852,6 +951,7 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
 	if (cfg->cloud_ca_file && cfg->cloud_ca_file[0])
 		SETOPT(CURLOPT_CAINFO, cfg->cloud_ca_file);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -894,7 +994,7 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 		*status = 0;
 
 		*tries = attempt;
-		cc = curl_easy_perform(h);
+		cc = perform(h, m, &x);
 
 		if (x.stopped || cc == CURLE_ABORTED_BY_CALLBACK)
 		{
@@ -915,6 +1015,9 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 		if (cc == CURLE_OK)
 		{
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+			/* a reply that echoes the token must not carry it into an error */
+			if (memchr(resp->data ? resp->data : "", '\0', resp->len) == NULL)
+				scrub_buf(resp, cfg->cloud_token);
 			rc = MIG_OK;
 			/* §j.1: retry 429 and 5xx except 501 */
 			if (!(*status == 429 || (*status >= 500 && *status <= 599 && *status != 501)))
@@ -924,7 +1027,8 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 		{
 			char		d[32];
 
-			if (cc == CURLE_OPERATION_TIMEDOUT && mono_ms() >= deadline)
+			/* curl's own timer ends a hair before ours: same deadline */
+			if (cc == CURLE_OPERATION_TIMEDOUT && mono_ms() + 20 >= deadline)
 			{
 				mig_fmt_duration(o->timeout_ms * 1000000, d, sizeof(d));
 				rc = mig_err_set(err, MIG_ECLOUD, "no complete response within %s (timeout)", d);
@@ -959,6 +1063,8 @@ done:
 	if (auth.data)
 		wipe(auth.data, auth.len);
 	mig_buf_free(&auth);
+	if (m)
+		curl_multi_cleanup(m);
 	if (h)
 		curl_easy_cleanup(h);
 	return rc;

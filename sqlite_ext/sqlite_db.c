@@ -38,7 +38,7 @@ static const char runs_ddl[] =
 "started_at text NOT NULL, finished_at text, status text NOT NULL, "
 "dry_run integer NOT NULL DEFAULT 0, from_version text, to_version text, "
 "files_applied integer NOT NULL DEFAULT 0, error text, log text, report json, "
-"deployment_url text, pid integer)";
+"deployment_url text, cloud_report text, cloud_error text, pid integer)";
 
 #define SDB(db) ((sqlite_db *) (db))
 
@@ -634,6 +634,7 @@ sqlite_db_init(sqlite_db *s, sqlite3 *db, sqlite_txmode mode)
 {
 	memset(s, 0, sizeof(*s));
 	s->base.name = "sqlite";
+	s->base.version = sqlite3_libversion();
 	s->base.driver = "sqlite3";
 	s->base.lex_flags = MIG_LEX_SQLITE;
 	s->base.lock = s_lock;

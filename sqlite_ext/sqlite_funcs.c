@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cloud.h"
 #include "sqlite_host.h"
 
 /* ---------------------------------------------------------------- errors */
@@ -203,6 +204,144 @@ finish_run(sqlite3 *db, int64_t id, const mig_result *res, const char *error,
 	sqlite3_finalize(st);
 }
 
+/* Reports kept for a retry at most; older ones are dropped with a note. */
+#define MAX_PENDING_REPORTS 100
+
+/* Set a run's cloud columns: the deployment URL, or the pending body and error. */
+static void
+set_cloud_columns(sqlite3 *db, int64_t id, const char *url, const char *body, const char *error)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "UPDATE main." SQLITE_RUNS_TABLE " SET deployment_url = coalesce(?2, deployment_url), "
+						   "cloud_report = ?3, cloud_error = ?4 WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, id);
+	if (url)
+		sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
+	if (body)
+		sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
+	if (error)
+		sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+}
+
+/* Append a JSON string to a JSON array under construction ("[" ... ). */
+static void
+warn(mig_buf *warnings, const char *prefix, const char *msg)
+{
+	mig_buf		t;
+
+	mig_buf_init(&t);
+	mig_buf_puts(&t, prefix);
+	mig_buf_puts(&t, msg);
+	if (warnings->len > 1)
+		mig_buf_putc(warnings, ',');
+	mig_buf_json_str(warnings, t.data ? t.data : prefix, t.len);
+	mig_buf_free(&t);
+}
+
+/*
+ * §j.4: report this run to Atlas Cloud, after re-sending the reports that
+ * failed before (oldest first).  A failure is a warning and the body is kept
+ * in the run row for the next call; it never changes the apply result.
+ * Inside the caller's transaction nothing is sent: the body is stored, and
+ * is sent by a later call only if the caller commits.
+ */
+static void
+cloud_step(sqlite3 *db, mig_db *mdb, const mig_run_cfg *cfg, const mig_result *res,
+		   int64_t run_id, bool send_now, mig_buf *warnings, char **deploy_url)
+{
+	mig_buf		body;
+	mig_err		err;
+	sqlite3_stmt *st;
+	bool		cloud_down = false;
+
+	if (!cfg->cloud || !cfg->cloud_dir || run_id == 0)
+		return;
+	mig_err_clear(&err);
+	if (send_now &&
+		sqlite3_prepare_v2(db, "SELECT id, cloud_report FROM main." SQLITE_RUNS_TABLE
+						   " WHERE cloud_report IS NOT NULL AND id <> ?1 ORDER BY id", -1, &st, NULL) == SQLITE_OK)
+	{
+		int64_t    *ids = NULL;
+		char	  **bodies = NULL;
+		size_t		n = 0,
+					cap = 0,
+					i;
+
+		/* read first: no statement stays open while we write */
+		sqlite3_bind_int64(st, 1, run_id);
+		while (sqlite3_step(st) == SQLITE_ROW)
+		{
+			if (n == cap)
+			{
+				size_t		nc = cap ? cap * 2 : 8;
+				int64_t    *ni = mig_realloc(ids, nc * sizeof(*ids));
+				char	  **nb;
+
+				if (ni == NULL)
+					break;
+				ids = ni;
+				nb = mig_realloc(bodies, nc * sizeof(*bodies));
+				if (nb == NULL)
+					break;
+				bodies = nb;
+				cap = nc;
+			}
+			ids[n] = sqlite3_column_int64(st, 0);
+			bodies[n] = mig_strdup((const char *) sqlite3_column_text(st, 1));
+			if (bodies[n] == NULL)
+				break;
+			n++;
+		}
+		sqlite3_finalize(st);
+		for (i = 0; i < n; i++)
+		{
+			char	   *url = NULL;
+
+			if (!cloud_down && i + MAX_PENDING_REPORTS >= n)
+			{
+				if (mig_cloud_send(cfg, NULL, mdb, bodies[i], strlen(bodies[i]), &url, &err) == MIG_OK)
+					set_cloud_columns(db, ids[i], url, NULL, NULL);
+				else
+				{
+					cloud_down = true;
+					set_cloud_columns(db, ids[i], NULL, bodies[i], err.msg);
+					warn(warnings, "atlas cloud: an earlier deployment report is still not sent: ", err.msg);
+				}
+			}
+			else if (i + MAX_PENDING_REPORTS < n)
+				set_cloud_columns(db, ids[i], NULL, NULL, "not sent: dropped, too many reports were pending");
+			mig_free(url);
+			mig_free(bodies[i]);
+		}
+		mig_free(ids);
+		mig_free(bodies);
+	}
+
+	mig_buf_init(&body);
+	if (mig_cloud_report_body(cfg, res, mdb, &body, &err) != MIG_OK)
+	{
+		warn(warnings, "atlas cloud: building the deployment report failed: ", err.msg);
+		mig_buf_free(&body);
+		return;
+	}
+	if (!send_now)
+		set_cloud_columns(db, run_id, NULL, body.data, "not sent yet: the run is inside the caller's transaction");
+	else if (cloud_down)
+		set_cloud_columns(db, run_id, NULL, body.data, err.msg);
+	else if (mig_cloud_send(cfg, NULL, mdb, body.data, body.len, deploy_url, &err) == MIG_OK)
+		set_cloud_columns(db, run_id, *deploy_url, NULL, NULL);
+	else
+	{
+		set_cloud_columns(db, run_id, NULL, body.data, err.msg);
+		warn(warnings, "atlas cloud: reporting the deployment failed (kept for the next call): ", err.msg);
+	}
+	mig_buf_free(&body);
+}
+
 static void
 fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -216,8 +355,10 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 				rerr;
 	sqlite_db	sdb;
 	mig_buf		report,
-				extra;
-	char	   *hcl = NULL;
+				extra,
+				warnings;
+	char	   *hcl = NULL,
+			   *deploy_url = NULL;
 	int			hcl_len = 0,
 				rc,
 				old_busy;
@@ -231,6 +372,7 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	mig_err_clear(&err);
 	mig_buf_init(&report);
 	mig_buf_init(&extra);
+	mig_buf_init(&warnings);
 	old_busy = -1;
 
 	/* DESIGN §2: alone in autocommit, or inside the caller's transaction */
@@ -302,11 +444,30 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite_db_close(&sdb);
 	if (rc != MIG_OK && run_id == 0)
 		goto fail;
-	if (rc != MIG_OK && res.error == NULL)
-		res.error = mig_strdup(err.msg);
+	if (rc != MIG_OK)
+	{
+		res.status = MIG_RUN_FAILED;
+		if (res.error == NULL)
+			res.error = mig_strdup(err.msg);
+	}
+	if (res.end_ns == 0)
+		res.end_ns = mig_now_ns();
 
-	mig_buf_printf(&extra, "\"RunID\":%lld,\"Status\":\"%s\",\"Log\":", (long long) run_id,
+	mig_buf_putc(&warnings, '[');
+	cloud_step(db, &sdb.base, &cfg, &res, run_id, autocommit, &warnings, &deploy_url);
+	mig_buf_putc(&warnings, ']');
+
+	mig_buf_printf(&extra, "\"RunID\":%lld,\"Status\":\"%s\",", (long long) run_id,
 				   mig_run_status_name(rc != MIG_OK ? MIG_RUN_FAILED : res.status));
+	if (deploy_url)
+	{
+		mig_buf_puts(&extra, "\"DeploymentURL\":");
+		mig_buf_json_str(&extra, deploy_url, strlen(deploy_url));
+		mig_buf_putc(&extra, ',');
+	}
+	if (warnings.len > 2)
+		mig_buf_printf(&extra, "\"Warnings\":%s,", warnings.data);
+	mig_buf_puts(&extra, "\"Log\":");
 	mig_buf_json_str(&extra, res.log.data ? res.log.data : "", res.log.len);
 	mig_report_json_ex(&res, &cfg, "sqlite3", extra.data, &report);
 	finish_run(db, run_id, &res, rc != MIG_OK ? err.msg : NULL, report.oom ? NULL : report.data);
@@ -326,6 +487,8 @@ done:
 	sqlite3_free(hcl);
 	mig_buf_free(&report);
 	mig_buf_free(&extra);
+	mig_buf_free(&warnings);
+	mig_free(deploy_url);
 	mig_dir_free(&dir);
 	mig_result_free(&res);
 	mig_run_cfg_free(&cfg);

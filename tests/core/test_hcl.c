@@ -254,6 +254,31 @@ static const char *seed_config =
 "  }\n"
 "}\n";
 
+/* As the project brief writes it: nested blocks on one line. */
+static const char *seed_one_line =
+"variable \"cloud_token\" { type = string default = getenv(\"ATLAS_TOKEN\") }";
+
+static void
+test_seed_config_one_line(void **state)
+{
+	mig_env		e;
+
+	(void) state;
+	/* HCL allows one item per single-line block: two attributes are an error ... */
+	parse_fails(seed_one_line, MIG_ECONFIG, "1:40: a single-line block may contain only one attribute or block");
+	/* ... and one nested block is accepted */
+	setenv("ATLAS_TOKEN", "t1", 1);
+	env_ok("variable \"cloud_token\" {\n  type = string\n  default = getenv(\"ATLAS_TOKEN\")\n}\n"
+		   "atlas { cloud { token = var.cloud_token } }\n"
+		   "env {\n  name = atlas.env\n  url = getenv(\"DATABASE_URL\")\n  migration { dir = \"atlas://app\" }\n}\n",
+		   "prod", NULL, &e);
+	assert_true(e.cloud);
+	assert_string_equal(e.cloud_token, "t1");
+	assert_string_equal(e.dir, "atlas://app");
+	mig_env_free(&e);
+	unsetenv("ATLAS_TOKEN");
+}
+
 static void
 test_seed_config_with_env(void **state)
 {
@@ -514,6 +539,8 @@ test_expressions(void **state)
 	expr_is("(1 + 2) * 3", "9");
 	expr_is("10 / 4", "2.5");
 	expr_is("7 % 3", "1");
+	expr_is("-7 % 3", "-1");
+	expr_is("7.5 % 2", "1.5");
 	expr_is("-(2 - 5)", "3");
 	expr_is("1 < 2 && !false", "true");
 	expr_is("1 == 1.0 || false", "true");
@@ -529,6 +556,7 @@ test_expressions(void **state)
 	expr_is("{\n  a = 1\n  b = 2\n}.b", "2");
 	expr_is("[\n  \"a\",\n  \"b\",\n][0]", "a");
 	expr_is("{ (\"comp\") = 1 }.comp", "1");
+	expr_is("{ 1 = \"one\" }[\"1\"]", "one");
 }
 
 static void
@@ -709,6 +737,9 @@ test_vars_conversion_errors(void **state)
 			  "invalid value for variable \"ln\": element 1: a number is required (the string is not a decimal number)");
 	env_fails(cfg, "x", one_var(&t, "m", "x"), MIG_ECONFIG,
 			  "invalid value for variable \"m\": a map is required, got a string");
+	/* only a caller's single value is wrapped into a list, not a default */
+	env_fails("variable \"l\" {\n  type = list(string)\n  default = \"a\"\n}\nenv \"x\" {\n}\n", "x", NULL,
+			  MIG_ECONFIG, "3:3: invalid default for variable \"l\": a list is required, got a string");
 	/* bad defaults carry the position of the default */
 	env_fails("variable \"n\" {\n  type = number\n  default = \"many\"\n}\nenv \"x\" {\n}\n", "x", NULL,
 			  MIG_ECONFIG,
@@ -977,8 +1008,8 @@ test_parse_errors(void **state)
 		{"env \"x\" {\n  url = \n}\n", "2:9: expected an expression, found newline"},
 		{"env \"x\" {\n  url \"x\"\n}\n", "2:10: expected \"{\", found newline"},
 		{"env \"x\" {\n  url = \"a\" \"b\"\n}\n", "2:13: expected a newline, found a string"},
-		{"env \"x\" { url = \"a\"\n}\n", "1:20: a single-line block may contain only one attribute"},
-		{"env \"x\" { migration {\n} }\n", "1:11: a single-line block may contain only one attribute; put nested blocks on their own lines"},
+		{"env \"x\" { url = \"a\"\n}\n", "1:20: a single-line block may contain only one attribute or block"},
+		{"env \"x\" { url = \"a\" dev = \"b\" }\n", "1:21: a single-line block may contain only one attribute or block"},
 		{"env \"x\" {\n  url = 1 +\n}\n", "2:12: expected an expression, found newline"},
 		{"env \"x\" {\n  url = [1, 2\n}\n", "3:1: expected \",\" or \"]\" in the list, found \"}\""},
 		{"env \"x\" {\n  url = (1\n}\n", "3:1: expected \")\", found \"}\""},
@@ -1167,6 +1198,23 @@ test_evaluation_size_limit(void **state)
 		len += (size_t) sprintf(src + len, "  d%d = [local.d%d, local.d%d]\n", i, i - 1, i - 1);
 	sprintf(src + len, "}\nenv \"x\" {\n  url = local.d40[0][1][0][0][0]\n}\n");
 	env_fails(src, "x", NULL, MIG_ECONFIG, "45:3: attribute \"url\" in env block must be a string, got list");
+	/* ... but walking them is bounded */
+	sprintf(src + len, "}\nenv \"x\" {\n  url = local.d40 == local.d40\n}\n");
+	env_fails(src, "x", NULL, MIG_ECONFIG,
+			  "45:19: the config is too complex to evaluate (more than 20000000 steps)");
+	sprintf(src + len, "}\nenv \"x\" {\n  url = length(toset([local.d40, local.d40]))\n}\n");
+	env_fails(src, "x", NULL, MIG_ECONFIG,
+			  "45:16: toset: value too complex to convert (more than 20000000 steps)");
+	/* a string shared many times, joined */
+	len = 0;
+	len += (size_t) sprintf(src + len, "locals {\n  d0 = \"0123456789abcdef\"\n");
+	for (i = 1; i <= 19; i++)
+		len += (size_t) sprintf(src + len, "  d%d = \"${local.d%d}${local.d%d}\"\n", i, i - 1, i - 1);
+	len += (size_t) sprintf(src + len, "  l = [local.d19, local.d19, local.d19, local.d19, local.d19]\n");
+	sprintf(src + len, "}\nenv \"x\" {\n  url = join(\"\", local.l, local.l, local.l, local.l)\n}\n");
+	env_fails(src, "x", NULL, MIG_ECONFIG, "evaluating the config needs more than 16 MiB of memory");
+	sprintf(src + len, "}\nenv \"x\" {\n  url = format(\"%%s%%s%%s%%s%%s%%s%%s%%s%%s%%s\", local.d19, local.d19, local.d19, local.d19, local.d19, local.d19, local.d19, local.d19, local.d19, local.d19)\n}\n");
+	env_fails(src, "x", NULL, MIG_ECONFIG, "evaluating the config needs more than 16 MiB of memory");
 }
 
 /* ---------------------------------------------------------------- secrets */
@@ -1444,6 +1492,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_example_labelled),
 		cmocka_unit_test(test_spec_example_unlabelled),
+		cmocka_unit_test(test_seed_config_one_line),
 		cmocka_unit_test(test_seed_config_with_env),
 		cmocka_unit_test(test_seed_config_without_env),
 		cmocka_unit_test(test_seed_config_token_from_vars),

@@ -1,0 +1,377 @@
+"""make bench: atlas_migrate_apply against the databases' own floors, in one run.
+
+Workloads (generated under a temp directory, deterministic):
+  nN     N files (N = 100, 1000, 10000), each a table with a primary key, an index
+         and two rows; 14-digit versions one second apart; with atlas.sum
+  bulk   one file: CREATE TABLE and 100,000 single-row INSERTs
+  noop   apply again on the fully applied n10000 database
+  split  a ~100 MB file of mixed statements split by the core alone (vs wc -l)
+
+Variants, interleaved round by round; a fresh database for every timed run;
+durable defaults (fsync on; SQLite journal_mode DELETE, synchronous FULL):
+  PostgreSQL  ext      psql -c "SELECT atlas_migrate_apply('bench')"
+              floor_a  psql -X -q -v ON_ERROR_STOP=1 -f <all files, BEGIN/COMMIT each>
+              floor_b  a DO block: pg_read_file + EXECUTE + COMMIT per file (in-server)
+  SQLite      ext      sqlite3 -cmd '.load build/atlas_migrate' "SELECT atlas_migrate_apply('bench')"
+              floor    sqlite3 <all files, BEGIN/COMMIT each>
+
+Writes results/bench.md (markdown table) and results/bench.json (raw timings).
+Environment: BENCH_QUICK=1 for a short run (n100, n1000, bulk 10k, split 10 MB, 3 rounds).
+"""
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sqlite"))
+from tap import atlas_sum  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXT = os.path.join(ROOT, "build", "atlas_migrate")
+PGBIN = "/usr/lib/postgresql/15/bin"
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SIZES = [100, 1000] if QUICK else [100, 1000, 10000]
+BULK_ROWS = 10000 if QUICK else 100000
+SPLIT_MB = 10 if QUICK else 100
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- workloads
+
+def version(i):
+    t = time.gmtime(1704067200 + i)  # 2024-01-01 00:00:00 + i s
+    return time.strftime("%Y%m%d%H%M%S", t)
+
+
+def gen_dir(path, files):
+    os.makedirs(path, exist_ok=True)
+    items = []
+    for name, text in files:
+        data = text.encode()
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(data)
+        items.append((name, data))
+    with open(os.path.join(path, "atlas.sum"), "w") as f:
+        f.write(atlas_sum(items))
+    return [name for name, _ in files]
+
+
+def nfiles(n, dialect):
+    out = []
+    for i in range(n):
+        if dialect == "pg":
+            sql = ("CREATE TABLE t_%d (id bigint primary key, name text not null, created_at timestamptz default now());\n"
+                   "CREATE INDEX ON t_%d (name);\n"
+                   "INSERT INTO t_%d VALUES (1,'a'),(2,'b');\n") % (i, i, i)
+        else:
+            sql = ("CREATE TABLE t_%d (id integer primary key, name text not null, created_at text default CURRENT_TIMESTAMP);\n"
+                   "CREATE INDEX t_%d_name ON t_%d (name);\n"
+                   "INSERT INTO t_%d (id, name) VALUES (1,'a'),(2,'b');\n") % (i, i, i, i)
+        out.append(("%s_t%d.sql" % (version(i), i), sql))
+    return out
+
+
+def bulk(dialect):
+    idt = "bigint" if dialect == "pg" else "integer"
+    lines = ["CREATE TABLE bulk (id %s primary key, name text not null);\n" % idt]
+    lines += ["INSERT INTO bulk VALUES (%d, 'name %d');\n" % (i, i) for i in range(BULK_ROWS)]
+    return [("%s_bulk.sql" % version(0), "".join(lines))]
+
+
+def concat(dirpath, names):
+    out = os.path.join(dirpath, "..", os.path.basename(dirpath) + ".concat.sql")
+    with open(out, "w") as o:
+        for n in names:
+            o.write("BEGIN;\n")
+            with open(os.path.join(dirpath, n)) as f:
+                o.write(f.read())
+            o.write("\nCOMMIT;\n")
+    return os.path.abspath(out)
+
+
+def gen_split(path, mb):
+    chunk = []
+    i = 0
+    while sum(len(c) for c in chunk) < 1 << 20:
+        chunk.append(
+            "-- function %d\nCREATE FUNCTION f%d() RETURNS int AS $body$\nBEGIN\n  -- say 'hi'; \n"
+            "  RETURN %d; /* ; */\nEND;\n$body$ LANGUAGE plpgsql;\n"
+            "INSERT INTO t VALUES (%d, 'it''s; a \"string\"', $$dollar; text$$);\n"
+            "/* block comment ; with ( parens ) */ SELECT (1 + (2 * 3)) AS x;\n" % (i, i, i, i))
+        i += 1
+    block = "".join(chunk)
+    with open(path, "w") as f:
+        for _ in range(mb):
+            f.write(block)
+    return path
+
+
+# ---------------------------------------------------------------- timing
+
+def timed(cmd, env=None, cwd=None):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s %s" % (cmd[:3], r.returncode, r.stdout[-500:], r.stderr[-2000:]))
+    return t, r.stdout
+
+
+# ---------------------------------------------------------------- SQLite
+
+def sqlite_fresh(work, tag):
+    db = os.path.join(work, "sq_%s.db" % tag)
+    for p in (db, db + "-journal", db + ".atlas-lock"):
+        if os.path.exists(p):
+            os.remove(p)
+    subprocess.run(["sqlite3", db, "PRAGMA journal_mode=DELETE;"], check=True, stdout=subprocess.DEVNULL)
+    return db
+
+
+def sqlite_ext(work, dirpath, tag):
+    db = sqlite_fresh(work, tag)
+    hcl = 'env "bench" {\n  migration {\n    dir = "file://%s"\n  }\n}\n' % dirpath
+    subprocess.run(["sqlite3", "-cmd", ".load " + EXT, db, "SELECT atlas_config_set(%s);" % sql_quote(hcl)],
+                   check=True, stdout=subprocess.DEVNULL)
+    t, out = timed(["sqlite3", "-cmd", "PRAGMA synchronous=FULL", "-cmd", ".load " + EXT, db,
+                    "SELECT json_extract(atlas_migrate_apply('bench'), '$.Status');"])
+    if "succeeded" not in out:
+        raise RuntimeError("sqlite ext: " + out)
+    return t, db
+
+
+def sqlite_floor(work, concat_path, tag):
+    db = sqlite_fresh(work, tag)
+    t, _ = timed(["sqlite3", "-cmd", "PRAGMA synchronous=FULL", db, ".read " + concat_path])
+    return t
+
+
+def sql_quote(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Cluster:
+    def __init__(self, work):
+        self.dir = os.path.join(work, "pg")
+        os.makedirs(self.dir)
+        shutil.chown(self.dir, "postgres", "postgres")
+        os.chmod(work, 0o755)
+        self.port = free_port()
+        self.data = os.path.join(self.dir, "data")
+        self.as_pg([PGBIN + "/initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                    "--locale=C.UTF-8"])
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n"
+                    "max_worker_processes = 16\nfsync = on\nsynchronous_commit = on\n"
+                    "shared_buffers = 256MB\nmax_wal_size = 4GB\n" % (self.port, self.dir))
+        self.as_pg([PGBIN + "/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log.txt"), "-w", "start"])
+        self.env = dict(os.environ, PGHOST=self.dir, PGPORT=str(self.port), PGUSER="postgres")
+
+    def as_pg(self, cmd):
+        subprocess.run(["runuser", "-u", "postgres", "--"] + cmd, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def psql(self, db, sql):
+        r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-At", "-c", sql],
+                           env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+        return r.stdout
+
+    def fresh(self, name, ext):
+        self.psql("postgres", "DROP DATABASE IF EXISTS %s" % name)
+        self.psql("postgres", "CREATE DATABASE %s TEMPLATE template0" % name)
+        if ext:
+            self.psql(name, "CREATE EXTENSION atlas_migrate")
+        self.psql(name, "CHECKPOINT")
+
+    def stop(self):
+        self.as_pg([PGBIN + "/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
+
+
+def pg_ext(cl, dirpath, name):
+    cl.fresh(name, True)
+    hcl = 'env "bench" {\n  migration {\n    dir = "file://%s"\n  }\n}\n' % dirpath
+    cl.psql(name, "SELECT atlas_config_set(%s)" % sql_quote(hcl))
+    t, out = timed(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", name, "-c",
+                    "SET client_min_messages = warning; SELECT atlas_migrate_apply('bench')->>'Status'"], env=cl.env)
+    if "succeeded" not in out:
+        raise RuntimeError("pg ext: " + out)
+    return t
+
+
+def pg_noop(cl, name):
+    t, out = timed(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", name, "-c",
+                    "SET client_min_messages = warning; SELECT atlas_migrate_apply('bench')->>'Status'"], env=cl.env)
+    if "nothing_to_do" not in out:
+        raise RuntimeError("pg noop: " + out)
+    return t
+
+
+def pg_floor_a(cl, concat_path, name):
+    cl.fresh(name, False)
+    t, _ = timed(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", name, "-f", concat_path], env=cl.env)
+    return t
+
+
+def pg_floor_b(cl, dirpath, name):
+    cl.fresh(name, False)
+    do = ("DO $do$ DECLARE f text; BEGIN "
+          "FOR f IN SELECT x FROM pg_ls_dir(%s) AS x WHERE x LIKE '%%.sql' ORDER BY x COLLATE \"C\" LOOP "
+          "EXECUTE pg_read_file(%s || '/' || f); COMMIT; END LOOP; END $do$" % (sql_quote(dirpath), sql_quote(dirpath)))
+    t, _ = timed(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", name, "-c", do], env=cl.env)
+    return t
+
+
+# ---------------------------------------------------------------- main
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="atlas_bench.")
+    os.chmod(work, 0o755)
+    results = {"machine": "%s, %d cores, %s" % (platform.platform(), os.cpu_count(), cpu_model()),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": QUICK, "runs": {}}
+    cl = None
+    try:
+        workloads = [("n%d" % n, n) for n in SIZES] + [("bulk", None)]
+        for wname, n in workloads:
+            for dialect in ("sqlite", "pg"):
+                d = os.path.join(work, "%s_%s" % (wname, dialect))
+                files = nfiles(n, dialect) if n else bulk(dialect)
+                names = gen_dir(d, files)
+                concat(d, names)
+        try:
+            cl = Cluster(work)
+            cl.fresh("probe", True)
+            have_pg = True
+        except Exception as e:  # the PostgreSQL part needs the installed extension
+            log("PostgreSQL part skipped: %s" % e)
+            have_pg = False
+
+        for wname, n in workloads:
+            rounds = 3 if n and n >= 10000 else 5
+            runs = {k: [] for k in ("sqlite_ext", "sqlite_floor", "pg_ext", "pg_floor_a", "pg_floor_b")}
+            dsq = os.path.join(work, "%s_sqlite" % wname)
+            dpg = os.path.join(work, "%s_pg" % wname)
+            for r in range(rounds):
+                log("%s round %d/%d" % (wname, r + 1, rounds))
+                t, db = sqlite_ext(work, dsq, wname)
+                runs["sqlite_ext"].append(t)
+                if wname == "n%d" % SIZES[-1] and r == rounds - 1:
+                    t0 = time.perf_counter()
+                    out = subprocess.run(["sqlite3", "-cmd", ".load " + EXT, db,
+                                          "SELECT json_extract(atlas_migrate_apply('bench'), '$.Status');"],
+                                         stdout=subprocess.PIPE, text=True).stdout
+                    results["runs"]["noop_sqlite"] = [time.perf_counter() - t0]
+                    assert "nothing_to_do" in out, out
+                runs["sqlite_floor"].append(sqlite_floor(work, dsq + ".concat.sql", wname))
+                if have_pg:
+                    runs["pg_ext"].append(pg_ext(cl, dpg, "b_ext"))
+                    if wname == "n%d" % SIZES[-1] and r == rounds - 1:
+                        results["runs"]["noop_pg"] = [pg_noop(cl, "b_ext")]
+                    runs["pg_floor_a"].append(pg_floor_a(cl, dpg + ".concat.sql", "b_fa"))
+                    runs["pg_floor_b"].append(pg_floor_b(cl, dpg, "b_fb"))
+            results["runs"][wname] = runs
+
+        # split
+        sp = gen_split(os.path.join(work, "split.sql"), SPLIT_MB)
+        sb = os.path.join(ROOT, "build", "bench", "split_bench")
+        out = subprocess.run([sb, sp, "5"], stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+        size, nst, secs = int(out[0]), int(out[1]), float(out[2])
+        wc = min(timed(["wc", "-l", sp])[0] for _ in range(5))
+        results["runs"]["split"] = {"bytes": size, "statements": nst, "seconds": secs, "wc_seconds": wc}
+    finally:
+        if cl:
+            cl.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    report(results)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def fmt(x):
+    return "—" if x is None else "%.3f" % x
+
+
+def ratio(a, b):
+    return "—" if a is None or b is None or b == 0 else "%.2f×" % (a / b)
+
+
+def report(res):
+    R = res["runs"]
+    lines = ["Measured %s on %s%s." % (res["date"], res["machine"], " (quick run)" if res["quick"] else ""),
+             "Median seconds per run (fresh database each run; 5 rounds, 3 for n10000).", "",
+             "| workload | host | atlas_migrate_apply | floor | ratio | floor (b) in-server | ratio (b) | overhead/file vs (b) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for w in [k for k in R if k.startswith("n") or k == "bulk"]:
+        if not isinstance(R[w], dict):
+            continue
+        r = R[w]
+        nf = int(w[1:]) if w.startswith("n") and w[1:].isdigit() else 1
+        se, sf = median(r["sqlite_ext"]), median(r["sqlite_floor"])
+        lines.append("| %s | SQLite | %s | %s (sqlite3) | %s | | | %s ms vs sqlite3 |" % (
+            w, fmt(se), fmt(sf), ratio(se, sf), "—" if se is None else "%.3f" % ((se - sf) * 1000 / nf)))
+        if r["pg_ext"]:
+            pe, pa, pb = median(r["pg_ext"]), median(r["pg_floor_a"]), median(r["pg_floor_b"])
+            lines.append("| %s | PostgreSQL | %s | %s (psql -f) | %s | %s | %s | %.3f ms |" % (
+                w, fmt(pe), fmt(pa), ratio(pe, pa), fmt(pb), ratio(pe, pb), (pe - pb) * 1000 / nf))
+    big = "n%d" % SIZES[-1]
+    if "noop_pg" in R and big in R and R[big]["pg_ext"]:
+        lines.append("")
+        lines.append("noop (apply again on the applied %s database): PostgreSQL %.3f s = %.2f%% of its apply; SQLite %.3f s = %.2f%%." % (
+            big, R["noop_pg"][0], 100 * R["noop_pg"][0] / median(R[big]["pg_ext"]),
+            R["noop_sqlite"][0], 100 * R["noop_sqlite"][0] / median(R[big]["sqlite_ext"])))
+    elif "noop_sqlite" in R:
+        lines.append("")
+        lines.append("noop (apply again on the applied %s database): SQLite %.3f s = %.2f%% of its apply." % (
+            big, R["noop_sqlite"][0], 100 * R["noop_sqlite"][0] / median(R[big]["sqlite_ext"])))
+    s = R.get("split")
+    if s:
+        mbps = s["bytes"] / s["seconds"] / 1e6
+        lines.append("")
+        lines.append("split: %.0f MB, %d statements in %.3f s = %.0f MB/s; `wc -l` %.3f s = %.0f MB/s (splitter/wc time %.2f×)." % (
+            s["bytes"] / 1e6, s["statements"], s["seconds"], mbps, s["wc_seconds"],
+            s["bytes"] / s["wc_seconds"] / 1e6, s["seconds"] / s["wc_seconds"]))
+    text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "results", "bench.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(ROOT, "results", "bench.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

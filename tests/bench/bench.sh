@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# make bench: build the splitter benchmark, install the PostgreSQL extension,
+# run tests/bench/bench.py (results in results/bench.md and results/bench.json).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p build/bench
+cc -std=c99 -D_GNU_SOURCE -O2 -Ishared -o build/bench/split_bench tests/bench/split_bench.c \
+	build/core/*.o $(pkg-config --libs libcurl libcjson libcrypto)
+if [ "$(id -u)" = 0 ]; then
+	make --no-print-directory install >/dev/null
+fi
+exec /usr/bin/python3 tests/bench/bench.py "$@"

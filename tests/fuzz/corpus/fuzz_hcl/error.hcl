@@ -1,0 +1,5 @@
+env "x" {
+  migration {
+    dirr = "x"
+  }
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# tests/pg/fixtures.sh DIR - write the migration directories the PostgreSQL
+# tests use into DIR (readable by the postgres OS user), each with its
+# atlas.sum computed by atlas_hash.py.
+set -eu
+DIR=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$DIR"
+
+# mk NAME FILE CONTENT [FILE CONTENT]...
+mk() {
+	local d=$DIR/$1
+	shift
+	mkdir -p "$d"
+	while [ $# -gt 0 ]; do
+		printf '%s' "$2" >"$d/$1"
+		shift 2
+	done
+	/usr/bin/python3 "$HERE/atlas_hash.py" "$d"
+}
+
+# five files: tables, data, a NOTICE from a DO block, a txmode-none file
+mk five \
+	1_users.sql 'CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);
+INSERT INTO users VALUES (1, '"'a'"'), (2, '"'b'"');
+' \
+	2_pets.sql 'CREATE TABLE pets (id bigint PRIMARY KEY, owner bigint REFERENCES users);
+' \
+	3_hello.sql 'DO $$ BEGIN RAISE NOTICE '"'hello from file 3'"'; END $$;
+' \
+	4_email.sql '-- atlas:txmode none
+
+ALTER TABLE users ADD COLUMN email text;
+VACUUM users;
+' \
+	5_index.sql 'CREATE INDEX users_email_idx ON users (email);
+'
+
+# file 3 of 5 fails at its second statement
+mk fail3 \
+	1_a.sql 'CREATE TABLE f1 (x int);
+' \
+	2_b.sql 'CREATE TABLE f2 (x int);
+' \
+	3_c.sql 'CREATE TABLE f3 (x int);
+INSERT INTO f3 VALUES (1 / 0);
+' \
+	4_d.sql 'CREATE TABLE f4 (x int);
+' \
+	5_e.sql 'CREATE TABLE f5 (x int);
+'
+# the same, fixed
+mk fail3_fixed \
+	1_a.sql 'CREATE TABLE f1 (x int);
+' \
+	2_b.sql 'CREATE TABLE f2 (x int);
+' \
+	3_c.sql 'CREATE TABLE f3 (x int);
+INSERT INTO f3 VALUES (1 / 1);
+' \
+	4_d.sql 'CREATE TABLE f4 (x int);
+' \
+	5_e.sql 'CREATE TABLE f5 (x int);
+'
+
+# three good files and a broken fourth (tx modes)
+mk txmodes \
+	1_first.sql 'CREATE TABLE t1 (id bigint);
+' \
+	2_second.sql 'CREATE TABLE t2 (id bigint);
+' \
+	3_third.sql 'CREATE TABLE t3 (id bigint);
+' \
+	4_fourth.sql 'CREATE TABLE broken (id bigint);
+THIS IS A FAILING STATEMENT;
+'
+
+# CREATE INDEX CONCURRENTLY in a txmode-none file
+mk cic \
+	1_table.sql 'CREATE TABLE cic_t (id int, v text);
+INSERT INTO cic_t SELECT g, g::text FROM generate_series(1, 1000) g;
+' \
+	2_index.sql '-- atlas:txmode none
+
+CREATE INDEX CONCURRENTLY cic_t_v_idx ON cic_t (v);
+'
+
+# a migration that alters a table the caller may be reading
+mk alter_t \
+	1_alter.sql 'ALTER TABLE sb_t ADD COLUMN added int;
+'
+
+# what a role may and may not do
+mk roles_ok \
+	1_own.sql 'CREATE TABLE owned AS SELECT session_user::text AS session_role, current_user::text AS current_role;
+'
+mk roles_bad \
+	1_own.sql 'CREATE TABLE owned AS SELECT session_user::text AS session_role, current_user::text AS current_role;
+' \
+	2_other.sql 'CREATE TABLE regress_other_schema.stolen (id int);
+'
+
+# non-ASCII text through a LATIN1 client
+mk latin1 \
+	1_cafe.sql 'CREATE TABLE menu (item text);
+INSERT INTO menu VALUES ('"'café'"');
+DO $$ BEGIN RAISE NOTICE '"'served: %'"', (SELECT item FROM menu); END $$;
+'
+
+# concurrency: every file logs its execution; file 3 is slow
+mk concurrent \
+	1_log.sql 'CREATE TABLE exec_log (version text, at timestamptz DEFAULT clock_timestamp());
+INSERT INTO exec_log (version) VALUES ('"'1'"');
+' \
+	2_b.sql 'INSERT INTO exec_log (version) VALUES ('"'2'"');
+' \
+	3_slow.sql 'SELECT pg_sleep(1.5);
+INSERT INTO exec_log (version) VALUES ('"'3'"');
+' \
+	4_d.sql 'INSERT INTO exec_log (version) VALUES ('"'4'"');
+' \
+	5_e.sql 'INSERT INTO exec_log (version) VALUES ('"'5'"');
+'
+
+# cancel / terminate: file 2 sleeps
+mk sleepy \
+	1_a.sql 'CREATE TABLE s1 (x int);
+' \
+	2_sleep.sql 'CREATE TABLE s2 (x int);
+SELECT pg_sleep(30);
+' \
+	3_c.sql 'CREATE TABLE s3 (x int);
+'
+mk sleepy_fixed \
+	1_a.sql 'CREATE TABLE s1 (x int);
+' \
+	2_sleep.sql 'CREATE TABLE s2 (x int);
+SELECT pg_sleep(0);
+' \
+	3_c.sql 'CREATE TABLE s3 (x int);
+'
+
+# pg_cron: one job that applies, one whose second file fails
+mk cron_ok \
+	1_a.sql 'CREATE TABLE cron_a (x int);
+' \
+	2_b.sql 'CREATE TABLE cron_b (x int);
+'
+mk cron_fail \
+	1_a.sql 'CREATE TABLE cronf_a (x int);
+' \
+	2_b.sql 'CREATE TABLE cronf_b (x int);
+SELECT 1 / 0;
+'
+
+# no atlas.sum at all
+mkdir -p "$DIR/nosum"
+printf 'CREATE TABLE nosum (x int);\n' >"$DIR/nosum/1_a.sql"
+
+chmod -R a+rX "$DIR"

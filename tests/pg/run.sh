@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# tests/pg/run.sh - the PostgreSQL host's tests, as TAP (`ok N - name`).
+#
+# Starts a throwaway PostgreSQL 15 cluster (as the postgres OS user, on
+# 127.0.0.1 and a free port, pg_cron preloaded), installs the extension,
+# runs pg_regress (tests/pg/sql, expected/), then the scenarios that need
+# several sessions, a killed worker, a crash or pg_cron, then the Atlas
+# conformance scripts (conformance.py), and stops the cluster.
+#
+# Needs root (make install, su postgres).  Leaves its logs in
+# build/test-output/pg/ (server log, pg_regress diffs, psql outputs).
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+. tests/pg/lib.sh
+
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() {
+	N=$((N + 1))
+	FAILED=$((FAILED + 1))
+	echo "not ok $N - $1"
+	shift
+	for line in "$@"; do echo "#   $line"; done
+}
+skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
+# check NAME COMMAND...: ok when the command succeeds
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
+
+if [ "$(id -u)" != 0 ]; then
+	skip "PostgreSQL tests need root (make install, initdb as postgres)"
+	exit 0
+fi
+if [ ! -x "$PG_BIN/initdb" ]; then
+	skip "PostgreSQL 15 server not installed"
+	exit 0
+fi
+
+WORK=$(mktemp -d /tmp/atlas_pg.XXXXXX)
+chmod 755 "$WORK"
+# logs live in WORK while running (another suite may clean build/), then
+# are copied to build/test-output/pg
+LOG=$WORK/log
+mkdir -p "$LOG"
+KEEP=$ROOT/build/test-output/pg
+BG_PIDS=()
+
+cleanup() {
+	local p
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ -n "$PG_CLUSTER_DIR" ]; then
+		cp "$PG_CLUSTER_DIR/server.log" "$LOG/server.log" 2>/dev/null
+		pg_cluster_stop
+	fi
+	rm -rf "$KEEP"
+	mkdir -p "$(dirname "$KEEP")" && cp -r "$LOG" "$KEEP"
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- setup
+
+if ! pg_install_extension "$ROOT" "$LOG/install.log"; then
+	not_ok "make install" "see $KEEP/install.log"
+	exit 1
+fi
+ok "make install"
+
+if ! pg_cluster_start "$WORK/pg"; then
+	not_ok "start a throwaway cluster"
+	exit 1
+fi
+ok "start a throwaway cluster (port $PGPORT, pg_cron preloaded)"
+
+FIX=$WORK/fix
+bash tests/pg/fixtures.sh "$FIX" >"$LOG/fixtures.log" 2>&1 || not_ok "fixtures" "see $KEEP/fixtures.log"
+# file:// paths relative to the data directory: file://atlas_fixtures/<name>
+as_postgres "ln -s '$FIX' '$WORK/pg/data/atlas_fixtures'"
+
+export PGCONNECT_TIMEOUT=10
+PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+
+# now_ms: wall clock in milliseconds
+now_ms() { date +%s%3N; }
+
+# newdb NAME HCL: a database with the extension and this atlas.hcl
+newdb() {
+	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $1" &&
+		"${PSQL[@]}" -d "$1" -c "CREATE EXTENSION atlas_migrate" \
+			-c "SELECT atlas_config_set(\$hcl\$$2\$hcl\$)" >/dev/null
+}
+
+# env_hcl NAME DIR [extra migration lines]: one env reading file://atlas_fixtures/DIR
+env_hcl() {
+	printf 'env "%s" {\n  migration {\n    dir = "file://atlas_fixtures/%s"\n%s  }\n}\n' "$1" "$2" "${3:-}"
+}
+
+# q DB SQL: one value
+q() { "${PSQL[@]}" -d "$1" -At -c "$2"; }
+
+# wait_until SECONDS DB EXPR: poll until SELECT EXPR returns true
+wait_until() {
+	local deadline=$(($(now_ms) + $1 * 1000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		[ "$(q "$2" "SELECT ($3)" 2>/dev/null)" = t ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- pg_regress
+
+export ATLAS_PG_FIXTURES=$FIX
+mapfile -t REGRESS < <(cd tests/pg/sql && ls *.sql | sed 's/\.sql$//' | sort)
+# pg_regress lives next to the PGXS makefiles
+
+PG_REGRESS=$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress
+mkdir -p "$LOG/regress"
+"$PG_REGRESS" --inputdir=tests/pg --outputdir="$LOG/regress" --bindir="$PG_BIN" \
+	--host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=contrib_regression \
+	"${REGRESS[@]}" >"$LOG/regress/summary.txt" 2>&1
+for t in "${REGRESS[@]}"; do
+	line=$(grep -E "^test $t +\.\.\. " "$LOG/regress/summary.txt")
+	case "$line" in
+	*"... ok"*) ok "pg_regress $t" ;;
+	*) not_ok "pg_regress $t" "${line:-did not run}" "diffs: $KEEP/regress/regression.diffs" ;;
+	esac
+done
+
+# ---------------------------------------------------------------- crash recovery
+# (first: a crash restarts every backend, so nothing else may be running)
+
+newdb crash "$(env_hcl dev sleepy)"
+( "${PSQL[@]}" -d crash -c "SELECT atlas_migrate_apply('dev')" >"$LOG/crash.out" 2>&1 ) &
+BG_PIDS+=($!)
+if wait_until 10 crash "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND query LIKE '%pg_sleep%') = 1"; then
+	kill -9 "$(q crash "SELECT pid FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'")"
+	wait "${BG_PIDS[-1]}" 2>/dev/null
+	# the server restarts after a crash
+	wait_until 30 crash "true" || true
+	check "a crash leaves the run row 'running'" \
+		test "$(q crash "SELECT status FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1")" = running
+	"${PSQL[@]}" -d crash -c "SELECT atlas_config_set(\$\$$(env_hcl dev sleepy_fixed)\$\$)" >/dev/null
+	"${PSQL[@]}" -d crash -c "SELECT atlas_migrate_apply('dev')" >"$LOG/crash2.out" 2>&1
+	check "the next call marks the interrupted run failed" \
+		test "$(q crash "SELECT status || ': ' || error FROM atlas_migrate_runs ORDER BY id LIMIT 1")" != "" -a \
+		"$(q crash "SELECT error LIKE 'interrupted: migration worker (PID %) exited before the run finished' FROM atlas_migrate_runs ORDER BY id LIMIT 1")" = t
+	check "the next call recovers: the crashed file applies" \
+		test "$(q crash "SELECT string_agg(version || ':' || applied || '/' || total, ',' ORDER BY version) FROM atlas_schema_revisions.atlas_schema_revisions")" = "1:1/1,2:2/2,3:1/1"
+else
+	not_ok "crash test: the worker did not start" "$(cat "$LOG/crash.out")"
+fi
+
+# ---------------------------------------------------------------- pg_cron (scheduled now, checked at the end)
+
+CRON=0
+if "${PSQL[@]}" -d postgres -c "CREATE EXTENSION pg_cron" >"$LOG/cron.out" 2>&1; then
+	CRON=1
+	newdb cron_ok "$(env_hcl prod cron_ok)"
+	newdb cron_fail "$(env_hcl prod cron_fail)"
+	newdb cron_cic "$(env_hcl prod cic)"
+	for d in cron_ok cron_fail cron_cic; do
+		"${PSQL[@]}" -d postgres -c "SELECT cron.schedule_in_database('$d', '* * * * *', \$\$SELECT atlas_migrate_apply('prod')\$\$, '$d')" >>"$LOG/cron.out" 2>&1
+	done
+	CRON_T0=$(now_ms)
+else
+	skip "pg_cron is not available"
+fi
+
+# ---------------------------------------------------------------- 1. psql: log, report, second call, status
+
+newdb psql1 "$(env_hcl dev five)"
+"${PSQL[@]}" -d psql1 -At -c "SELECT atlas_migrate_apply('dev')" >"$LOG/psql1.out" 2>"$LOG/psql1.err"
+check "apply from psql: returns a jsonb report with status succeeded" \
+	grep -q '"Status": "succeeded"' "$LOG/psql1.out"
+expect_lines() {
+	local file=$1
+	shift
+	local l
+	for l in "$@"; do
+		grep -qxF -- "$l" "$file" || { echo "# missing line: $l" >&2; return 1; }
+	done
+}
+check "apply from psql: the NOTICE stream is Atlas's log" expect_lines "$LOG/psql1.err" \
+	"NOTICE:  Migrating to version 5 (5 migrations in total):" \
+	"NOTICE:    -- migrating version 1" \
+	"NOTICE:      -> CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);" \
+	"NOTICE:      -> INSERT INTO users VALUES (1, 'a'), (2, 'b');" \
+	"NOTICE:    -- migrating version 4" \
+	"NOTICE:      -> VACUUM users;" \
+	"NOTICE:    -------------------------" \
+	"NOTICE:    -- 5 migrations" \
+	"NOTICE:    -- 7 sql statements"
+check "apply from psql: a migration's own NOTICE is relayed in order" \
+	test "$(grep -nx 'NOTICE:  hello from file 3' "$LOG/psql1.err" | cut -d: -f1)" -gt \
+	"$(grep -nx 'NOTICE:    -- migrating version 3' "$LOG/psql1.err" | cut -d: -f1)"
+check "apply from psql: durations in Go format" \
+	grep -qE '^NOTICE:    -- ok \([0-9.]+(µs|ms|s)\)$' "$LOG/psql1.err"
+"${PSQL[@]}" -d psql1 -At -c "SELECT atlas_migrate_apply('dev')->>'Status'" >"$LOG/psql1b.out" 2>"$LOG/psql1b.err"
+check "second call: nothing to do" \
+	test "$(cat "$LOG/psql1b.out")" = nothing_to_do -a "$(cat "$LOG/psql1b.err")" = "NOTICE:  No migration files to execute"
+check "atlas_migrate_status lists the five files applied" \
+	test "$(q psql1 "SELECT string_agg(name || '=' || status, ',' ORDER BY version) FROM atlas_migrate_status('dev')")" = \
+	"1_users.sql=applied,2_pets.sql=applied,3_hello.sql=applied,4_email.sql=applied,5_index.sql=applied"
+
+# notices arrive while the run is still going
+newdb stream "$(env_hcl dev concurrent)"
+t0=$(now_ms)
+( "${PSQL[@]}" -d stream -c "SELECT atlas_migrate_apply('dev')" >"$LOG/stream.out" 2>"$LOG/stream.err" ) &
+BG_PIDS+=($!)
+seen=""
+while [ $(($(now_ms) - t0)) -lt 5000 ]; do
+	if grep -q "migrating version 3" "$LOG/stream.err" 2>/dev/null; then
+		seen=$(($(now_ms) - t0))
+		break
+	fi
+	sleep 0.05
+done
+wait "${BG_PIDS[-1]}"
+done_ms=$(($(now_ms) - t0))
+check "NOTICEs stream as they happen (file 3 seen at ${seen:-never} ms, call done at $done_ms ms)" \
+	test -n "$seen" -a "${seen:-0}" -lt $((done_ms - 800))
+
+# ---------------------------------------------------------------- 3. CREATE INDEX CONCURRENTLY, self-blocks
+
+newdb cic "$(env_hcl dev cic)"
+t0=$(now_ms)
+timeout 20 "${PSQL[@]}" -d cic -At -c "SELECT atlas_migrate_apply('dev')" >"$LOG/cic.out" 2>"$LOG/cic.err"
+rc=$?
+el=$(($(now_ms) - t0))
+check "CIC from a bare SELECT returns without hanging (${el} ms)" test $rc = 0 -a $el -lt 5000
+check "CIC from a bare SELECT: the caller says how to follow the run" \
+	grep -q "continues in the background" "$LOG/cic.err"
+check "CIC: the run finishes and the index is valid" \
+	wait_until 10 cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_t_v_idx'::regclass), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1)"
+
+newdb sb "$(env_hcl dev alter_t)"
+"${PSQL[@]}" -d sb -c "CREATE TABLE sb_t (id int); INSERT INTO sb_t VALUES (1)"
+t0=$(now_ms)
+timeout 20 "${PSQL[@]}" -d sb -At -c "SELECT atlas_migrate_apply('dev', allow_dirty => true) FROM sb_t" >"$LOG/sb1.out" 2>"$LOG/sb1.err"
+rc=$?
+el=$(($(now_ms) - t0))
+check "SELECT atlas_migrate_apply(...) FROM t altering t: returns 'running' within 2 s (${el} ms)" \
+	test $rc = 0 -a $el -lt 2000 -a "$(grep -c '"Status": "running"' "$LOG/sb1.out")" = 1
+check "... and the run finishes after the statement ends" \
+	wait_until 10 sb "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'sb_t'::regclass AND attname = 'added') AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1)"
+
+newdb sb2 "$(env_hcl dev alter_t)"
+"${PSQL[@]}" -d sb2 -c "CREATE TABLE sb_t (id int)"
+t0=$(now_ms)
+timeout 20 psql -X -d sb2 -v VERBOSITY=verbose -c "BEGIN" -c "LOCK sb_t" -c "SELECT atlas_migrate_apply('dev', allow_dirty => true)" -c "ROLLBACK" >"$LOG/sb2.out" 2>"$LOG/sb2.err"
+rc=$?
+el=$(($(now_ms) - t0))
+check "BEGIN; LOCK t; apply: a clear ERROR within 2 s (${el} ms)" \
+	test $rc != 124 -a $el -lt 2000 -a "$(grep -c 'ERROR:  40P01: migration worker (PID [0-9]*) is waiting for a lock or snapshot held by this session' "$LOG/sb2.err")" = 1
+check "... the worker stopped, the file rolled back, the run says why" \
+	wait_until 5 sb2 "NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'sb_t'::regclass AND attname = 'added') AND (SELECT status = 'failed' AND error LIKE '%the calling session holds a lock or snapshot%' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1) AND NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker')"
+
+# ---------------------------------------------------------------- wait => false
+
+newdb nowait "$(env_hcl dev concurrent)"
+t0=$(now_ms)
+out=$(q nowait "SELECT atlas_migrate_apply('dev', wait => false)")
+el=$(($(now_ms) - t0))
+check "wait => false returns at once with status running and the run id (${el} ms)" \
+	test $el -lt 1000 -a "$(echo "$out" | grep -c '"Status": "running"')" = 1 -a "$(echo "$out" | grep -c '"RunID": 1')" = 1
+check "... and the run finishes on its own" \
+	wait_until 10 nowait "(SELECT status = 'succeeded' AND files_applied = 5 FROM atlas_migrate_runs WHERE id = 1)"
+
+# ---------------------------------------------------------------- 6. cancel, terminate, statement_timeout
+
+newdb cancel "$(env_hcl dev sleepy)"
+( "${PSQL[@]}" -d cancel -c "SELECT atlas_migrate_apply('dev')" >"$LOG/cancel.out" 2>&1 ) &
+BG_PIDS+=($!)
+if wait_until 10 cancel "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+	t0=$(now_ms)
+	q cancel "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT atlas_migrate_apply%' AND backend_type = 'client backend'" >/dev/null
+	wait "${BG_PIDS[-1]}"
+	wait_until 5 cancel "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker')"
+	el=$(($(now_ms) - t0))
+	check "pg_cancel_backend on the caller mid-file: stopped within ~1 s (${el} ms)" \
+		test $el -lt 1500 -a "$(grep -c 'ERROR:  canceling statement due to user request' "$LOG/cancel.out")" = 1
+	check "... the file rolled back, the revision and run rows say interrupted" \
+		test "$(q cancel "SELECT to_regclass('s2') IS NULL AND to_regclass('s1') IS NOT NULL AND (SELECT error FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = '2') LIKE 'interrupted%' AND (SELECT status FROM atlas_migrate_runs) = 'failed'")" = t
+else
+	not_ok "cancel: the worker never reached pg_sleep" "$(cat "$LOG/cancel.out")"
+fi
+
+newdb term "$(env_hcl dev sleepy)"
+( "${PSQL[@]}" -d term -c "SELECT atlas_migrate_apply('dev')" -v VERBOSITY=verbose >"$LOG/term.out" 2>&1 ) &
+BG_PIDS+=($!)
+if wait_until 10 term "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+	t0=$(now_ms)
+	q term "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'" >/dev/null
+	wait "${BG_PIDS[-1]}"
+	el=$(($(now_ms) - t0))
+	check "pg_terminate_backend on the worker: the caller gets an ERROR at once (${el} ms)" \
+		test $el -lt 1500 -a "$(grep -c 'interrupted: the migration worker was asked to stop' "$LOG/term.out")" -ge 1
+	check "... no partial file: s2 rolled back" \
+		test "$(q term "SELECT to_regclass('s2') IS NULL AND to_regclass('s1') IS NOT NULL")" = t
+	"${PSQL[@]}" -d term -c "SELECT atlas_config_set(\$\$$(env_hcl dev sleepy_fixed)\$\$)" >/dev/null
+	"${PSQL[@]}" -d term -c "SELECT atlas_migrate_apply('dev')" >"$LOG/term2.out" 2>&1
+	check "... the next call recovers and finishes" \
+		test "$(q term "SELECT to_regclass('s2') IS NOT NULL AND to_regclass('s3') IS NOT NULL AND (SELECT status FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1) = 'succeeded'")" = t
+else
+	not_ok "terminate: the worker never reached pg_sleep" "$(cat "$LOG/term.out")"
+fi
+
+newdb stimeout "$(env_hcl dev sleepy)"
+t0=$(now_ms)
+"${PSQL[@]}" -d stimeout -c "SET statement_timeout = '1s'" -c "SELECT atlas_migrate_apply('dev')" >"$LOG/stimeout.out" 2>&1
+wait_until 5 stimeout "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker')"
+el=$(($(now_ms) - t0))
+check "statement_timeout of the caller bounds the run (${el} ms)" \
+	test $el -lt 2500 -a "$(grep -c 'canceling statement due to statement timeout' "$LOG/stimeout.out")" = 1 -a \
+	"$(q stimeout "SELECT to_regclass('s2') IS NULL")" = t
+
+# ---------------------------------------------------------------- 5. eight sessions at the same moment
+
+newdb conc "$(env_hcl dev concurrent)
+$(env_hcl quick concurrent '    lock_timeout = "0s"
+')"
+run_eight() { # $1 = extra arguments, $2 = output prefix
+	local i pids=()
+	# a gate: every session waits on a shared advisory lock the gate holds for 1.5 s
+	( q conc "SELECT pg_advisory_lock(4242), pg_sleep(1.5)" >/dev/null ) &
+	local gate=$!
+	sleep 0.3
+	for i in 1 2 3 4 5 6 7 8; do
+		( psql -X -d conc -At -v VERBOSITY=verbose -c "SELECT pg_advisory_lock_shared(4242)" \
+			-c "SELECT atlas_migrate_apply($1)->>'Status'" >"$LOG/$2.$i.out" 2>"$LOG/$2.$i.err" ) &
+		pids+=($!)
+	done
+	wait $gate "${pids[@]}"
+}
+t0=$(now_ms)
+( sleep 2.5; q conc "SELECT classid || ',' || objid || ',' || objsubid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 2686470616" >"$LOG/conc.locks" ) &
+lockpeek=$!
+run_eight "'dev'" conc
+wait $lockpeek
+check "eight sessions: every file applied exactly once" \
+	test "$(q conc "SELECT string_agg(version || ':' || n, ',' ORDER BY version) FROM (SELECT version, count(*) n FROM exec_log GROUP BY version) s")" = "1:1,2:1,3:1,4:1,5:1"
+check "eight sessions: one applied, seven waited and found nothing to do" \
+	test "$(cat "$LOG"/conc.*.out | grep -c '^succeeded$')" = 1 -a "$(cat "$LOG"/conc.*.out | grep -c '^nothing_to_do$')" = 7
+check "the lock in pg_locks is Atlas's key (classid 0, objid 2686470616, objsubid 1)" \
+	test "$(head -1 "$LOG/conc.locks")" = "0,2686470616,1"
+"${PSQL[@]}" -d conc -c "DROP TABLE exec_log; DROP SCHEMA atlas_schema_revisions CASCADE" >/dev/null
+run_eight "'quick'" conc0
+check "eight sessions, lock_timeout 0s: one applied, seven report the lock" \
+	test "$(cat "$LOG"/conc0.*.out | grep -c '^succeeded$')" = 1 -a \
+	"$(cat "$LOG"/conc0.*.err | grep -c '^ERROR:  55P03: acquiring database lock: sql/schema: lock is held by other session$')" = 7
+check "... and still every file ran exactly once" \
+	test "$(q conc "SELECT count(*) = 5 AND count(DISTINCT version) = 5 FROM exec_log")" = t
+
+# ---------------------------------------------------------------- 7. a LATIN1 client
+
+newdb latin "$(env_hcl dev latin1)"
+PGCLIENTENCODING=LATIN1 psql -X -d latin -At -c "SELECT atlas_migrate_apply('dev')->>'Status'" >"$LOG/latin.out" 2>"$LOG/latin.err"
+check "a LATIN1 client: the run succeeds" test "$(cat "$LOG/latin.out")" = succeeded
+check "a LATIN1 client: notices arrive in LATIN1 (caf\\xe9)" \
+	env LC_ALL=C grep -q "$(printf 'NOTICE:  served: caf\xe9')" "$LOG/latin.err"
+check "a LATIN1 client: the data is stored right" \
+	test "$(q latin "SELECT item = U&'caf\\00E9' FROM menu")" = t
+
+# ---------------------------------------------------------------- 4. pg_cron: the results
+
+if [ "$CRON" = 1 ]; then
+	# a '* * * * *' job starts at the next minute boundary
+	check "pg_cron: the applying job succeeded" \
+		wait_until 90 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_ok' AND d.status = 'succeeded')"
+	check "pg_cron: ... its files are applied" \
+		test "$(q cron_ok "SELECT to_regclass('cron_a') IS NOT NULL AND to_regclass('cron_b') IS NOT NULL")" = t
+	check "pg_cron: the job whose migration fails is recorded failed" \
+		wait_until 30 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_fail' AND d.status = 'failed' AND d.return_message LIKE '%division by zero%')"
+	check "pg_cron: ... while the earlier file stays applied" \
+		test "$(q cron_fail "SELECT to_regclass('cronf_a') IS NOT NULL AND to_regclass('cronf_b') IS NULL AND (SELECT status FROM atlas_migrate_runs ORDER BY id LIMIT 1) = 'failed'")" = t
+	check "pg_cron: a txmode-none CREATE INDEX CONCURRENTLY job ends with a valid index" \
+		wait_until 30 cron_cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('cic_t_v_idx')), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id LIMIT 1)"
+	q postgres "SELECT j.database, d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) ORDER BY runid" >"$LOG/cron.runs" 2>&1
+	q postgres "SELECT cron.unschedule(jobid) FROM cron.job" >/dev/null 2>&1
+fi
+
+# ---------------------------------------------------------------- 8. conformance
+
+/usr/bin/python3 tests/pg/conformance.py >"$LOG/conformance.out" 2>"$LOG/conformance.err"
+while IFS= read -r line; do
+	case "$line" in
+	"PASS "*) ok "${line#PASS }" ;;
+	"FAIL "*) not_ok "${line#FAIL }" ;;
+	"SKIP "*) skip "${line#SKIP }" ;;
+	"# "*) echo "$line" ;;
+	esac
+done <"$LOG/conformance.out"
+if ! grep -qE '^(PASS|FAIL|SKIP) ' "$LOG/conformance.out"; then
+	not_ok "conformance scripts produced no results" "$(tail -5 "$LOG/conformance.err")"
+fi
+
+echo "1..$N"
+[ "$FAILED" = 0 ]
