@@ -127,6 +127,16 @@ typedef struct pg_run_final
 
 extern void pg_store_run_finish(int64 run_id, const pg_run_final *fin);
 
+/*
+ * Deployment reports not sent yet (oldest first, not run except_id):
+ * returns how many, with palloc'd arrays of run ids and request bodies.
+ */
+extern int	pg_store_cloud_pending(int64 except_id, int64 **ids, char ***bodies);
+
+/* A run's cloud columns: the deployment URL, or the body kept and why. */
+extern void pg_store_cloud_set(int64 run_id, const char *url, const char *body,
+							   const char *error);
+
 /* ---------------------------------------------------------------- pg_worker.c */
 
 /* The worker's entry point (bgw_function_name). */

@@ -7,9 +7,11 @@
  * worker's notices while it runs and returns its report or raises its
  * error after the work is committed.  While waiting it watches for the
  * self-block of DESIGN §2: the worker waiting on a lock or snapshot that
- * this session holds.  Outside a transaction block it then stops waiting
- * and leaves the worker running (it proceeds once this statement ends);
- * inside one it raises an error and the worker stops.
+ * this session holds.  Outside a transaction block (or in the implicit one
+ * of a multi-statement query string) it then stops waiting and leaves the
+ * worker running (it proceeds once the statement ends); inside a block the
+ * client opened it stops the worker, waits for its rollback, and raises a
+ * clear error.
  *
  * atlas_migrate_status() and atlas_split() run in the calling backend.
  */
@@ -30,6 +32,7 @@
 #include "storage/proc.h"
 #include "storage/shm_mq.h"
 #include "storage/shm_toc.h"
+#include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -212,6 +215,7 @@ typedef struct job_state
 	bool		have_result;
 	mig_err		err;			/* the worker's result */
 	char	   *report;			/* its JSON report */
+	MemoryContext msg_cxt;		/* one relayed message; reset after each */
 } job_state;
 
 /*
@@ -350,12 +354,13 @@ detach_job(job_state *js)
 	js->handle = NULL;
 }
 
-/* Handle one message of the worker; returns false for unknown ones. */
+/* Handle one message of the worker (notices, run id, result). */
 static void
 handle_message(job_state *js, char *data, Size nbytes)
 {
 	StringInfoData msg;
 	char		type;
+	MemoryContext outer = MemoryContextSwitchTo(js->msg_cxt);
 
 	msg.data = data;
 	msg.len = (int) nbytes;
@@ -394,13 +399,15 @@ handle_message(job_state *js, char *data, Size nbytes)
 			strlcpy(js->err.msg, pq_getmsgrawstring(&msg), sizeof(js->err.msg));
 			strlcpy(js->err.detail, pq_getmsgrawstring(&msg), sizeof(js->err.detail));
 			strlcpy(js->err.hint, pq_getmsgrawstring(&msg), sizeof(js->err.hint));
-			js->report = pstrdup(pq_getmsgrawstring(&msg));
+			js->report = MemoryContextStrdup(outer, pq_getmsgrawstring(&msg));
 			js->have_result = true;
 			break;
 		default:
 			/* ParameterStatus and the like: nothing for the caller */
 			break;
 	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextReset(js->msg_cxt);
 }
 
 /* Is the worker waiting for a lock held by (or the snapshot of) this session? */
@@ -462,6 +469,56 @@ stop_worker(job_state *js, uint32 reason, long timeout_ms)
 		ResetLatch(MyLatch);
 	}
 	RESUME_INTERRUPTS();
+}
+
+/*
+ * Is the caller inside a transaction block that its client opened (BEGIN,
+ * or a driver's autocommit off), as opposed to the implicit block a
+ * multi-statement query string gets ("SET lock_timeout = '5s'; SELECT
+ * atlas_migrate_apply('prod')", common in pg_cron jobs)?  The implicit one
+ * ends with the string, so a self-blocked worker can go on after it, like
+ * after a single statement; an explicit one may stay open indefinitely.
+ * PostgreSQL does not tell the two apart, so: an implicit block is a block
+ * whose query string has several statements and no BEGIN/START.  When in
+ * doubt, explicit.
+ */
+static bool
+in_explicit_block(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool explicit_block = true;
+
+	if (!IsTransactionBlock())
+		return false;
+	if (debug_query_string == NULL)
+		return true;
+	PG_TRY();
+	{
+		List	   *trees = pg_parse_query(debug_query_string);
+		ListCell   *lc;
+
+		if (list_length(trees) > 1)
+		{
+			explicit_block = false;
+			foreach(lc, trees)
+			{
+				Node	   *stmt = lfirst_node(RawStmt, lc)->stmt;
+
+				if (IsA(stmt, TransactionStmt) &&
+					(((TransactionStmt *) stmt)->kind == TRANS_STMT_BEGIN ||
+					 ((TransactionStmt *) stmt)->kind == TRANS_STMT_START))
+					explicit_block = true;
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		explicit_block = true;
+	}
+	PG_END_TRY();
+	return explicit_block;
 }
 
 /* {"Driver":"postgres","Dir":...,"Status":"running","RunID":n} */
@@ -537,7 +594,7 @@ relay(job_state *js, bool wait)
 			last_check = GetCurrentTimestamp();
 			if (blocked_by_me(js->pid))
 			{
-				if (IsTransactionBlock())
+				if (in_explicit_block())
 				{
 					stop_worker(js, PG_STOP_SELF_BLOCK, STOP_WAIT_MS);
 					ereport(ERROR,
@@ -580,13 +637,15 @@ atlas_migrate_apply(PG_FUNCTION_ARGS)
 	check_dir_access(dir_url, redacted);
 
 	memset(&js, 0, sizeof(js));
+	js.msg_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_migrate relay",
+									   ALLOCSET_DEFAULT_SIZES);
 	start_job(&js, hcl, env, opts_json, dry_run);
 	early = relay(&js, wait);
 	if (early)
 	{
 		detach_job(&js);
 		if (wait)
-			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement ends.");
+			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement (or the query string it is part of) ends.");
 		PG_RETURN_DATUM(running_report(&js, redacted));
 	}
 

@@ -230,3 +230,95 @@ pg_store_run_finish(int64 run_id, const pg_run_final *fin)
 	pg_ext_as_owner(run_finish, &a);
 	SPI_finish();
 }
+
+/* ---------------------------------------------------------------- cloud reports */
+
+typedef struct pending_arg
+{
+	int64		except_id;
+	MemoryContext cxt;
+	int			n;
+	int64	   *ids;
+	char	  **bodies;
+} pending_arg;
+
+static void
+cloud_pending(void *p)
+{
+	pending_arg *a = p;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	uint64		i;
+	char	   *sql;
+
+	sql = psprintf("SELECT id, cloud_report FROM %s WHERE cloud_report IS NOT NULL "
+				   "AND id OPERATOR(pg_catalog.<>) $1 ORDER BY id",
+				   pg_ext_relname("atlas_migrate_runs"));
+	values[0] = Int64GetDatum(a->except_id);
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading atlas_migrate_runs failed");
+	a->n = (int) SPI_processed;
+	a->ids = MemoryContextAlloc(a->cxt, sizeof(int64) * (a->n + 1));
+	a->bodies = MemoryContextAlloc(a->cxt, sizeof(char *) * (a->n + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		a->ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		a->bodies[i] = MemoryContextStrdup(a->cxt, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	}
+}
+
+int
+pg_store_cloud_pending(int64 except_id, int64 **ids, char ***bodies)
+{
+	pending_arg a = {except_id, CurrentMemoryContext, 0, NULL, NULL};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(cloud_pending, &a);
+	SPI_finish();
+	*ids = a.ids;
+	*bodies = a.bodies;
+	return a.n;
+}
+
+typedef struct cloud_set_arg
+{
+	int64		id;
+	const char *url;
+	const char *body;
+	const char *error;
+} cloud_set_arg;
+
+static void
+cloud_set(void *p)
+{
+	cloud_set_arg *a = p;
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4];
+	char	   *sql;
+
+	sql = psprintf("UPDATE %s SET deployment_url = coalesce($2, deployment_url), "
+				   "cloud_report = $3, cloud_error = $4 WHERE id OPERATOR(pg_catalog.=) $1",
+				   pg_ext_relname("atlas_migrate_runs"));
+	values[0] = Int64GetDatum(a->id);
+	nulls[0] = ' ';
+	values[1] = text_or_null(a->url, &nulls[1]);
+	values[2] = text_or_null(a->body, &nulls[2]);
+	values[3] = text_or_null(a->error, &nulls[3]);
+	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "updating atlas_migrate_runs failed");
+}
+
+void
+pg_store_cloud_set(int64 run_id, const char *url, const char *body, const char *error)
+{
+	cloud_set_arg a = {run_id, url, body, error};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(cloud_set, &a);
+	SPI_finish();
+}

@@ -32,10 +32,12 @@
 #include "storage/shm_toc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+#include "cloud.h"
 #include "pg_ext.h"
 
 static volatile sig_atomic_t stop_requested = false;
@@ -138,19 +140,20 @@ finish_run(void *p)
 	pg_store_run_finish(a->run_id, &a->fin);
 }
 
-/* Record the run's end; a failure here is a WARNING, the result still goes out. */
-static void
-record_finish(int64 run_id, const pg_run_final *fin)
+/*
+ * Bookkeeping after the run: in_xact(fn, arg), an error becomes a WARNING
+ * (what) and false; the run's result still goes out.
+ */
+static bool
+try_xact(void (*fn) (void *), void *arg, const char *what)
 {
-	finish_arg	a;
 	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
 
-	a.run_id = run_id;
-	a.fin = *fin;
 	QueryCancelPending = false; /* a stop was handled by the run itself */
 	PG_TRY();
 	{
-		in_xact(finish_run, &a);
+		in_xact(fn, arg);
 	}
 	PG_CATCH();
 	{
@@ -160,11 +163,137 @@ record_finish(int64 run_id, const pg_run_final *fin)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
-		ereport(WARNING,
-				(errmsg("could not record the end of run %lld in atlas_migrate_runs: %s",
-						(long long) run_id, edata->message)));
+		ereport(WARNING, (errmsg("could not %s: %s", what, edata->message)));
+		FreeErrorData(edata);
+		ok = false;
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}
+
+static void
+record_finish(int64 run_id, const pg_run_final *fin)
+{
+	finish_arg	a;
+
+	a.run_id = run_id;
+	a.fin = *fin;
+	(void) try_xact(finish_run, &a, psprintf("record the end of run %lld in atlas_migrate_runs",
+											 (long long) run_id));
+}
+
+/* ---------------------------------------------------------------- Atlas Cloud (§j.4) */
+
+/* Reports kept for a retry at most; older ones are dropped with a note. */
+#define MAX_PENDING_REPORTS 100
+
+typedef struct pending_arg
+{
+	int64		except_id;
+	int			n;
+	int64	   *ids;
+	char	  **bodies;
+} pending_arg;
+
+static void
+read_pending(void *p)
+{
+	pending_arg *a = p;
+
+	a->n = pg_store_cloud_pending(a->except_id, &a->ids, &a->bodies);
+}
+
+typedef struct cloud_set_arg
+{
+	int64		id;
+	const char *url;
+	const char *body;
+	const char *error;
+} cloud_set_arg;
+
+static void
+write_cloud(void *p)
+{
+	cloud_set_arg *a = p;
+
+	pg_store_cloud_set(a->id, a->url, a->body, a->error);
+}
+
+static void
+set_cloud(int64 id, const char *url, const char *body, const char *error)
+{
+	cloud_set_arg a = {id, url, body, error};
+
+	(void) try_xact(write_cloud, &a, "record a deployment report in atlas_migrate_runs");
+}
+
+/* A cloud warning: relayed to the caller and kept for the report. */
+static void
+cloud_warning(StringInfo warnings, const char *prefix, const char *msg)
+{
+	char	   *text = psprintf("%s%s", prefix, msg);
+
+	ereport(WARNING, (errmsg_internal("%s", text)));
+	appendStringInfoString(warnings, warnings->len > 1 ? "," : "");
+	escape_json(warnings, text);
+}
+
+/*
+ * Report this run to Atlas Cloud, after re-sending the reports earlier
+ * calls could not send (oldest first).  A failure is a WARNING and the body
+ * (which holds no token) stays in the run row for the next call; it never
+ * changes the apply result.
+ */
+static void
+cloud_step(pg_db *db, const mig_run_cfg *cfg, const mig_result *res, int64 run_id,
+		   StringInfo warnings, char **deploy_url)
+{
+	pending_arg pa = {run_id, 0, NULL, NULL};
+	mig_buf		body;
+	mig_err		err;
+	bool		cloud_down = false;
+	int			i;
+
+	if (!cfg->cloud || !cfg->cloud_dir || run_id == 0)
+		return;
+	mig_err_clear(&err);
+	if (try_xact(read_pending, &pa, "read pending deployment reports"))
+	{
+		for (i = 0; i < pa.n; i++)
+		{
+			char	   *url = NULL;
+
+			if (i + MAX_PENDING_REPORTS < pa.n)
+				set_cloud(pa.ids[i], NULL, NULL, "not sent: dropped, too many reports were pending");
+			else if (!cloud_down)
+			{
+				if (mig_cloud_send(cfg, NULL, &db->base, pa.bodies[i], strlen(pa.bodies[i]), &url, &err) == MIG_OK)
+					set_cloud(pa.ids[i], url, NULL, NULL);
+				else
+				{
+					cloud_down = true;
+					set_cloud(pa.ids[i], NULL, pa.bodies[i], err.msg);
+					cloud_warning(warnings, "atlas cloud: an earlier deployment report is still not sent: ", err.msg);
+				}
+			}
+			mig_free(url);
+		}
+	}
+
+	mig_buf_init(&body);
+	if (mig_cloud_report_body(cfg, res, &db->base, &body, &err) != MIG_OK || body.oom)
+		cloud_warning(warnings, "atlas cloud: building the deployment report failed: ", err.msg);
+	else if (cloud_down)
+		set_cloud(run_id, NULL, body.data, err.msg);
+	else if (mig_cloud_send(cfg, NULL, &db->base, body.data, body.len, deploy_url, &err) == MIG_OK)
+		set_cloud(run_id, *deploy_url, NULL, NULL);
+	else
+	{
+		set_cloud(run_id, NULL, body.data, err.msg);
+		cloud_warning(warnings, "atlas cloud: reporting the deployment failed (kept for the next call): ", err.msg);
+	}
+	mig_buf_free(&body);
 }
 
 /*
@@ -196,11 +325,22 @@ failure_detail(const mig_result *res, const mig_run_cfg *cfg, mig_err *err)
 	}
 }
 
-/* "\"RunID\":5,\"Status\":\"failed\"" */
+/* "RunID":5,"Status":"failed"[,"DeploymentURL":...][,"Warnings":[...]] */
 static char *
-report_extra(int64 run_id, mig_run_status st)
+report_extra(int64 run_id, mig_run_status st, const char *deploy_url, StringInfo warnings)
 {
-	return psprintf("\"RunID\":" INT64_FORMAT ",\"Status\":\"%s\"", run_id, mig_run_status_name(st));
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfo(&b, "\"RunID\":" INT64_FORMAT ",\"Status\":\"%s\"", run_id, mig_run_status_name(st));
+	if (deploy_url)
+	{
+		appendStringInfoString(&b, ",\"DeploymentURL\":");
+		escape_json(&b, deploy_url);
+	}
+	if (warnings->len > 1)
+		appendStringInfo(&b, ",\"Warnings\":%s]", warnings->data);
+	return b.data;
 }
 
 /*
@@ -219,6 +359,8 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	pg_db		db;
 	start_arg	sa;
 	pg_run_final fin;
+	StringInfoData warnings;
+	char	   *deploy_url = NULL;
 	int			rc;
 	bool		have_cfg = false;
 
@@ -265,8 +407,12 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	if (rc != MIG_OK && err.detail[0] == '\0')
 		failure_detail(&res, have_cfg ? &cfg : NULL, &err);
 
+	initStringInfo(&warnings);
+	appendStringInfoChar(&warnings, '[');
+	if (have_cfg)
+		cloud_step(&db, &cfg, &res, sa.run_id, &warnings, &deploy_url);
 	(void) mig_report_json_ex(&res, have_cfg ? &cfg : NULL, "postgres",
-							  report_extra(sa.run_id, res.status), &report);
+							  report_extra(sa.run_id, res.status, deploy_url, &warnings), &report);
 
 	memset(&fin, 0, sizeof(fin));
 	fin.status = mig_run_status_name(res.status);
@@ -281,6 +427,7 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	send_result(&err, report.oom ? NULL : report.data);
 
 	pg_db_free(&db);
+	mig_free(deploy_url);
 	mig_buf_free(&report);
 	mig_result_free(&res);
 	mig_dir_free(&dir);

@@ -2922,7 +2922,7 @@ v_bool(bool b)
 }
 
 static bool
-finite(double n)
+is_finite_number(double n)
 {
 	return n == n && n - n == 0;
 }
@@ -4049,7 +4049,7 @@ eval_binary(evalctx *x, const expr *e, value *out)
 				return eerr(x, e, MIG_ECONFIG, "number out of range");
 			break;
 	}
-	if (!finite(r))
+	if (!is_finite_number(r))
 		return eerr(x, e, MIG_ECONFIG, "number out of range");
 	*out = v_num(r);
 	return MIG_OK;
@@ -4456,8 +4456,7 @@ eval_cloud(evalctx *x, mig_env *env)
 		x->secret = false;
 		if (rc != MIG_OK)
 			return rc;
-		if (
-(rc = eval_string_attr(x, &c->body, "url", "cloud block", true, &env->cloud_url)) != MIG_OK ||
+		if ((rc = eval_string_attr(x, &c->body, "url", "cloud block", true, &env->cloud_url)) != MIG_OK ||
 			(rc = eval_string_attr(x, &c->body, "project", "cloud block", true, &env->cloud_project)) != MIG_OK ||
 			(rc = eval_string_attr(x, &c->body, "ca_file", "cloud block", true, &env->cloud_ca_file)) != MIG_OK)
 			return rc;

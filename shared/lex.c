@@ -79,8 +79,8 @@ typedef struct level
 	size_t		et_last;		/* ... and the last non-space before it */
 	size_t		et_win;
 	uint32_t	chain;			/* nested: memo chain of this scan */
-	uint32_t	schain;			/* nested: memo chain of the current
-								 * statement's resume points, or UINT32_MAX */
+	size_t		pbase;			/* this level's pending resume points are
+								 * lexer.pend[pbase..npend) */
 	unsigned char kind;			/* K_* */
 	bool		fresh;			/* at a statement start */
 	bool		deflt;			/* delimiter is the default ";" */
@@ -103,12 +103,28 @@ typedef struct memo
 	size_t		count;
 } memo;
 
-/* Where a statement scanned from a resume point ended. */
+/* How scanning the rest of a statement from a resume point turned out. */
+enum
+{
+	S_PENDING,					/* not known yet */
+	S_END,						/* the statement ended: text to a, resume at b */
+	S_FAIL,						/* the scan failed */
+	S_CLOSE						/* a ')' took the depth below its start: at a */
+};
+
 typedef struct sres
 {
-	size_t		te;				/* end of the text, or RES_* */
-	size_t		next;			/* where scanning went on */
+	unsigned char type;			/* S_* */
+	size_t		a;
+	size_t		b;
 } sres;
+
+/* A resume point whose outcome is still open, with the depth it began at. */
+typedef struct pend
+{
+	uint32_t	id;				/* into lexer.sres */
+	size_t		depth;
+} pend;
 
 /* A cached forward search: first hit at or after `from` is `at`. */
 typedef struct fcache
@@ -135,10 +151,13 @@ typedef struct lexer
 	size_t	   *chains;			/* chain id -> RES_* or result position */
 	size_t		nchains;
 	size_t		capchains;
-	memo		resumes;		/* (resume point << 16 | depth) + 1 -> schain */
-	sres	   *schains;		/* schain id -> how that statement ended */
-	size_t		nschains;
-	size_t		capschains;
+	memo		resumes;		/* (resume point << 1 | depth > 0) + 1 -> sres */
+	sres	   *sres;
+	size_t		nsres;
+	size_t		capsres;
+	pend	   *pend;			/* open resume points of all levels, a stack */
+	size_t		npend;
+	size_t		cappend;
 
 	dblk	   *arena;
 
@@ -655,7 +674,6 @@ init_level(lexer *lx, level *L, size_t st, unsigned char kind, bool top)
 	L->fresh = true;
 	L->kind = kind;
 	L->et_pos = NONE;
-	L->schain = UINT32_MAX;
 	L->et = kind == K_BEGIN && (lx->flags & MIG_LEX_BEGIN_END_TERM);
 	if (!delim_directive(lx, st, &arg, &alen, &eol))
 		return R_OK;
@@ -813,15 +831,52 @@ grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
 	return true;
 }
 
-/* Record how L's current statement ended (or RES_FAIL) for its resume points. */
+/*
+ * L's statement ended (S_END: text to te, resumed at next) or failed
+ * (S_FAIL): settle all its open resume points.
+ */
 static void
-settle_stmt(lexer *lx, level *L, size_t te, size_t next)
+settle_stmt(lexer *lx, level *L, unsigned char type, size_t te, size_t next)
 {
-	if (L->schain == UINT32_MAX)
-		return;
-	lx->schains[L->schain].te = te;
-	lx->schains[L->schain].next = next;
-	L->schain = UINT32_MAX;
+	while (lx->npend > L->pbase)
+	{
+		sres	   *o = &lx->sres[lx->pend[--lx->npend].id];
+
+		o->type = type;
+		o->a = te;
+		o->b = next;
+	}
+}
+
+/* A ')' at p-1 lowers L's depth: resume points opened at that depth close. */
+static inline void
+close_depth(lexer *lx, level *L, size_t p)
+{
+	while (lx->npend > L->pbase && lx->pend[lx->npend - 1].depth == L->depth)
+	{
+		sres	   *o = &lx->sres[lx->pend[--lx->npend].id];
+
+		o->type = S_CLOSE;
+		o->a = p;
+	}
+}
+
+/* Open a resume point for L at its position and depth. */
+static int
+open_resume(lexer *lx, level *L, uint64_t key)
+{
+	uint32_t	id;
+
+	if (!grow((void **) &lx->sres, &lx->capsres, lx->nsres, sizeof(sres), 64) ||
+		!grow((void **) &lx->pend, &lx->cappend, lx->npend, sizeof(pend), 64))
+		return R_NOMEM;
+	id = (uint32_t) lx->nsres++;
+	lx->sres[id].type = S_PENDING;
+	if (memo_put(&lx->resumes, key, id) != MIG_OK)
+		return R_NOMEM;
+	lx->pend[lx->npend].id = id;
+	lx->pend[lx->npend++].depth = L->depth;
+	return R_OK;
 }
 
 /* ---------------------------------------------------------------- scanning */
@@ -901,38 +956,43 @@ run(lexer *lx, level *L, bool top)
 			}
 		}
 	}
-	else if (L->kind != K_TOP && L->deflt && !L->et && L->depth < 0x10000 && lx->memo_on)
+	else if (L->kind != K_TOP && L->deflt && !L->et && lx->memo_on)
 	{
 		/*
-		 * Resuming after a BEGIN attempt that was not a block: the rest of
-		 * this statement depends only on (position, depth), so another
-		 * nested scan may already have read it.
+		 * Resuming after a BEGIN attempt that was not a block.  The rest of
+		 * the statement depends only on the position and on whether the
+		 * depth is 0: at depth > 0 the delimiter cannot match until the ')'
+		 * that lowers the depth, which is itself an outcome (S_CLOSE).  So
+		 * another nested scan may already have read what follows.
 		 */
-		uint64_t	key = (((uint64_t) L->cur << 16) | L->depth) + 1;
-		uint32_t	id = memo_get(&lx->resumes, key);
+		for (;;)
+		{
+			uint64_t	key = (((uint64_t) L->cur << 1) | (L->depth > 0)) + 1;
+			uint32_t	id = memo_get(&lx->resumes, key);
+			const sres *o;
 
-		if (id != UINT32_MAX && lx->schains[id].te != RES_PENDING)
-		{
-			if (lx->schains[id].te == RES_FAIL)
-				return R_FAIL;
-			win = L->win;
-			te = lx->schains[id].te;
-			next = lx->schains[id].next;
-			goto emit;
-		}
-		if (id == UINT32_MAX)
-		{
-			if (L->schain == UINT32_MAX)
+			if (id == UINT32_MAX)
 			{
-				if (!grow((void **) &lx->schains, &lx->capschains, lx->nschains,
-						  sizeof(sres), 64))
-					return R_NOMEM;
-				L->schain = (uint32_t) lx->nschains;
-				lx->schains[lx->nschains].te = RES_PENDING;
-				lx->schains[lx->nschains++].next = RES_PENDING;
+				r = open_resume(lx, L, key);
+				if (r != R_OK)
+					return r;
+				break;
 			}
-			if (memo_put(&lx->resumes, key, L->schain) != MIG_OK)
-				return R_NOMEM;
+			o = &lx->sres[id];
+			if (o->type == S_PENDING)
+				break;
+			if (o->type == S_FAIL)
+				return R_FAIL;
+			if (o->type == S_END)
+			{
+				win = L->win;
+				te = o->a;
+				next = o->b;
+				goto emit;
+			}
+			close_depth(lx, L, o->a);
+			L->depth--;
+			L->cur = o->a;
 		}
 	}
 	tab = pick_table(lx, L);
@@ -977,6 +1037,7 @@ run(lexer *lx, level *L, bool top)
 		{
 			if (L->depth == 0)
 				return fail_at(lx, top, c + 1, "unexpected ')'");
+			close_depth(lx, L, c + 1);
 			L->depth--;
 			c++;
 			continue;
@@ -1200,7 +1261,7 @@ run(lexer *lx, level *L, bool top)
 	}
 
 emit:
-	settle_stmt(lx, L, te, next);
+	settle_stmt(lx, L, S_END, te, next);
 	lx->em_ts = win;
 	lx->em_te = te;
 	L->win = L->cur = next;
@@ -1299,7 +1360,7 @@ push_level(lexer *lx)
 	if (r != R_OK)
 		return r;
 	C->chain = (uint32_t) lx->nchains;
-	C->schain = UINT32_MAX;
+	C->pbase = lx->npend;
 	lx->chains[lx->nchains++] = RES_PENDING;
 	lx->nlv++;
 	return R_OK;
@@ -1373,7 +1434,7 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 			}
 		}
 		if (r == R_FAIL)
-			settle_stmt(&lx, L, RES_FAIL, RES_FAIL);
+			settle_stmt(&lx, L, S_FAIL, 0, 0);
 		if (r == R_EOF || r == R_FAIL)
 		{
 			/*
@@ -1417,7 +1478,7 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 			if (np == NONE)
 				break;			/* not a block: P resumes after the header */
 			/* the parent's statement ends with the block (rules 13-15) */
-			settle_stmt(&lx, P, np, np);
+			settle_stmt(&lx, P, S_END, np, np);
 			a = P->win;
 			b = np;
 			P->win = P->cur = np;
@@ -1444,7 +1505,8 @@ done:
 	memo_free(&lx.starts);
 	memo_free(&lx.resumes);
 	mig_free(lx.chains);
-	mig_free(lx.schains);
+	mig_free(lx.sres);
+	mig_free(lx.pend);
 	return rc;
 }
 

@@ -33,7 +33,9 @@ CREATE TABLE atlas_migrate_runs (
 	report			jsonb,
 	worker_pid		integer,
 	run_by			name,
-	deployment_url	text
+	deployment_url	text,
+	cloud_report	text,
+	cloud_error		text
 );
 CREATE INDEX atlas_migrate_runs_running ON atlas_migrate_runs (id) WHERE status = 'running';
 COMMENT ON TABLE atlas_migrate_runs IS
@@ -45,6 +47,8 @@ COMMENT ON COLUMN atlas_migrate_runs.report IS 'Atlas''s JSON apply report, plus
 COMMENT ON COLUMN atlas_migrate_runs.worker_pid IS 'PID of the background worker that ran it';
 COMMENT ON COLUMN atlas_migrate_runs.run_by IS 'Role the migrations ran as';
 COMMENT ON COLUMN atlas_migrate_runs.deployment_url IS 'Atlas Cloud deployment URL, when reported';
+COMMENT ON COLUMN atlas_migrate_runs.cloud_report IS 'Deployment report not sent yet (retried by the next call); no token';
+COMMENT ON COLUMN atlas_migrate_runs.cloud_error IS 'Why the deployment report is not sent';
 
 SELECT pg_catalog.pg_extension_config_dump('atlas_migrate_config', '');
 SELECT pg_catalog.pg_extension_config_dump('atlas_migrate_runs', '');

@@ -676,10 +676,8 @@ vt_error(sqlite3_vtab_cursor *cur, const mig_err *err)
 	sqlite3_vtab *vt = cur->pVtab;
 
 	sqlite3_free(vt->zErrMsg);
-	if (err->hint[0])
-		vt->zErrMsg = sqlite3_mprintf("%s\nHINT: %s", err->msg, err->hint);
-	else
-		vt->zErrMsg = sqlite3_mprintf("%s", err->msg);
+	vt->zErrMsg = sqlite3_mprintf("%s%s%s%s%s", err->msg, err->detail[0] ? "\n" : "", err->detail,
+								  err->hint[0] ? "\nHINT: " : "", err->hint);
 	return err->code == MIG_ENOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
 }
 

@@ -588,7 +588,47 @@ test_unmatched_begins_fast(void **state)
 	print_message("# %zu bytes with %d unmatched BEGINs in %.3f s\n", b.len, 140000, secs);
 	assert_true(secs < 5.0);
 	mig_stmts_free(&st);
+
+	/* BEGINs inside parentheses that never close (was cubic: 64 KB took 30 s) */
+	mig_buf_reset(&b);
+	for (i = 0; i < 50000; i++)
+		mig_buf_puts(&b, "BEGIN ( ");
+	mig_buf_puts(&b, "x;");
+	t0 = clock();
+	assert_int_equal(mig_lex_split(b.data, b.len, MIG_LEX_SQLITE, &st, &err), MIG_ESCAN);
+	assert_string_equal(err.msg, "1:7: unclosed '('");
+	/* ... and that do close */
+	mig_buf_reset(&b);
+	for (i = 0; i < 50000; i++)
+		mig_buf_puts(&b, "BEGIN ( ");
+	mig_buf_puts(&b, "x");
+	for (i = 0; i < 50000; i++)
+		mig_buf_puts(&b, ")");
+	mig_buf_puts(&b, ";");
+	assert_int_equal(mig_lex_split(b.data, b.len, MIG_LEX_POSTGRES, &st, &err), MIG_OK);
+	assert_int_equal(st.n, 1);
+	assert_int_equal(st.v[0].len, b.len);
+	secs = (double) (clock() - t0) / CLOCKS_PER_SEC;
+	print_message("# %d BEGINs in open and closed parentheses in %.3f s\n", 100000, secs);
+	assert_true(secs < 5.0);
+	mig_stmts_free(&st);
 	mig_buf_free(&b);
+}
+
+/* After a failed BEGIN attempt, regions are read again: same statements. */
+static void
+test_after_failed_attempt(void **state)
+{
+	(void) state;
+	EXPECT("x begin y;\nCREATE TRIGGER t BEGIN SELECT 1; END;\nSELECT 2;", MIG_LEX_SQLITE,
+		   "x begin y;", "CREATE TRIGGER t BEGIN SELECT 1; END;", "SELECT 2;");
+	EXPECT("a begin (b;\n c) begin d; END;\nSELECT 2;", MIG_LEX_SQLITE,
+		   "a begin (b;\n c) begin d; END;", "SELECT 2;");
+	/* the innermost block closes the outer statement (checked against Atlas) */
+	EXPECT("BEGIN BEGIN BEGIN x; END; y;\nz;", MIG_LEX_SQLITE, "BEGIN BEGIN BEGIN x; END;", "y;",
+		   "z;");
+	EXPECT("BEGIN ( BEGIN ( x ) ) ; END;\nz;", MIG_LEX_POSTGRES,
+		   "BEGIN ( BEGIN ( x ) ) ; END;", "z;");
 }
 
 /* ---------------------------------------------------------------- options text */
@@ -708,6 +748,7 @@ main(void)
 		cmocka_unit_test(test_emit),
 		cmocka_unit_test(test_tsql),
 		cmocka_unit_test(test_unmatched_begins_fast),
+		cmocka_unit_test(test_after_failed_attempt),
 		cmocka_unit_test(test_parse_flags),
 		cmocka_unit_test(test_out_of_memory),
 	};

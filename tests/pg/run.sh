@@ -73,6 +73,8 @@ if ! pg_install_extension "$ROOT" "$LOG/install.log"; then
 fi
 ok "make install"
 
+# a cloud token only the server's environment knows (atlas.hcl: getenv)
+export ATLAS_TOKEN="atl-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 if ! pg_cluster_start "$WORK/pg"; then
 	not_ok "start a throwaway cluster"
 	exit 1
@@ -241,6 +243,17 @@ check "CIC from a bare SELECT: the caller says how to follow the run" \
 check "CIC: the run finishes and the index is valid" \
 	wait_until 10 cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_t_v_idx'::regclass), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1)"
 
+# the implicit block of a multi-statement string (a typical pg_cron command) ends with the string
+newdb cic2 "$(env_hcl dev cic)"
+t0=$(now_ms)
+timeout 20 "${PSQL[@]}" -d cic2 -At -c "SET lock_timeout = '10s'; SELECT atlas_migrate_apply('dev')" >"$LOG/cic2.out" 2>"$LOG/cic2.err"
+rc=$?
+el=$(($(now_ms) - t0))
+check "CIC from a multi-statement string: returns 'running' (${el} ms)" \
+	test $rc = 0 -a $el -lt 5000 -a "$(grep -c '"Status": "running"' "$LOG/cic2.out")" = 1
+check "... and the index ends valid" \
+	wait_until 10 cic2 "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('cic_t_v_idx')), false)"
+
 newdb sb "$(env_hcl dev alter_t)"
 "${PSQL[@]}" -d sb -c "CREATE TABLE sb_t (id int); INSERT INTO sb_t VALUES (1)"
 t0=$(now_ms)
@@ -401,6 +414,18 @@ done <"$LOG/conformance.out"
 if ! grep -qE '^(PASS|FAIL|SKIP) ' "$LOG/conformance.out"; then
 	not_ok "conformance scripts produced no results" "$(tail -5 "$LOG/conformance.err")"
 fi
+
+# ---------------------------------------------------------------- Atlas Cloud
+
+/usr/bin/python3 tests/pg/cloud_pg.py >"$LOG/cloud.out" 2>"$LOG/cloud.err"
+while IFS= read -r line; do
+	case "$line" in
+	"PASS "*) ok "${line#PASS }" ;;
+	"FAIL "*) not_ok "${line#FAIL }" ;;
+	"SKIP "*) skip "${line#SKIP }" ;;
+	esac
+done <"$LOG/cloud.out"
+grep -qE '^(PASS|FAIL|SKIP) ' "$LOG/cloud.out" || not_ok "cloud tests produced no results" "$(tail -5 "$LOG/cloud.err")"
 
 echo "1..$N"
 [ "$FAILED" = 0 ]

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Atlas Cloud through the PostgreSQL host, against the local stand-in
+(tests/cloud/server.py, loopback only), on a running cluster
+(PGHOST/PGPORT/PGUSER).  Prints PASS/FAIL/SKIP lines for tests/pg/run.sh.
+
+atlas://app is fetched by the worker, applied, and the deployment reported
+(deployment_url, DeploymentURL); a failed report is a WARNING, kept, and
+sent by the next call; a hanging Cloud is cancelled within about a second;
+the token appears in no notice, error, run row, report or server log.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'cloud'))
+from standin import StandIn, write_dir  # noqa: E402
+
+DB = 'cloud_pg'
+# the server was started with it: getenv("ATLAS_TOKEN") in atlas.hcl reads
+# the postmaster's environment, so no query text ever holds the token
+TOKEN = os.environ.get('ATLAS_TOKEN', '')
+SEEN = []
+
+
+def report(ok, name, why=''):
+    print(('PASS %s' % name) if ok else ('FAIL %s: %s' % (name, str(why).replace('\n', ' | ')[:600])))
+    sys.stdout.flush()
+
+
+def psql(*cmds, db=DB):
+    args = ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', db]
+    for c in cmds:
+        args += ['-c', c]
+    p = subprocess.run(args, capture_output=True, text=True)
+    SEEN.append(p.stdout + p.stderr)
+    return p.returncode, p.stdout, p.stderr
+
+
+def lit(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+HCL = """
+variable "cloud_token" {
+  type    = string
+  default = getenv("ATLAS_TOKEN")
+}
+atlas {
+  cloud {
+    token = var.cloud_token
+    url   = "%s"
+  }
+}
+env "prod" {
+  url = "postgres://localhost/cloud_pg?search_path=app"
+  migration {
+    dir = "atlas://app"
+  }
+}
+"""
+
+
+def apply():
+    return psql('SET search_path = app, public', "SELECT atlas_migrate_apply('prod')")
+
+
+def main():
+    if not TOKEN.startswith('atl-'):
+        print('SKIP cloud: the cluster was not started with ATLAS_TOKEN')
+        return
+    tmp = tempfile.mkdtemp(prefix='atlas_cloud_pg.', dir='/tmp')
+    os.chmod(tmp, 0o755)
+    dirs = os.path.join(tmp, 'dirs')
+    write_dir(os.path.join(dirs, 'app'), {
+        '20240101000001_users.sql': 'CREATE TABLE users (id bigint PRIMARY KEY, name text);\n',
+        '20240101000002_posts.sql': 'CREATE TABLE posts (id bigint PRIMARY KEY, title text);\n'
+                                    "INSERT INTO posts VALUES (1, 'hello');\n",
+    })
+    cloud = StandIn(dirs, TOKEN, workdir=tmp, name='pg')
+    try:
+        cloud.start()
+    except Exception as e:  # noqa: BLE001
+        report(False, 'cloud: the stand-in starts', e)
+        return
+    try:
+        psql('CREATE DATABASE %s' % DB, db='postgres')
+        psql('CREATE EXTENSION atlas_migrate', 'CREATE SCHEMA app',
+             'SELECT atlas_config_set(%s)' % lit(HCL % cloud.url))
+
+        rc, out, err = apply()
+        rep = json.loads(out) if rc == 0 and out.strip() else {}
+        report(rc == 0 and rep.get('Status') == 'succeeded' and len(rep.get('Applied', [])) == 2,
+               'cloud: atlas://app is fetched and applied by the worker', err)
+        _, row, _ = psql('SELECT deployment_url IS NOT NULL AND cloud_report IS NULL FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1')
+        reps = cloud.reports()
+        inp = reps[-1]['variables']['input'] if reps else {}
+        report(rep.get('DeploymentURL') and row.strip() == 't' and inp.get('envName') == 'prod'
+               and inp.get('dirName') == 'app' and inp.get('toVersion') == '20240101000002',
+               'cloud: the deployment is reported and its URL kept in the run row', (rep, row, inp))
+        _, ident, _ = psql("SELECT description FROM app.atlas_schema_revisions WHERE version = '.atlas_cloud_identifier'")
+        report(len(ident.strip()) == 36 and inp.get('target', {}).get('id') == ident.strip(),
+               'cloud: the identifier row holds the target id sent', (ident, inp.get('target')))
+        _, st, _ = psql("SELECT count(*) FROM atlas_migrate_status('prod') WHERE version LIKE '.%'")
+        report(st.strip() == '0', 'cloud: the identifier row is not a migration in status', st)
+
+        # reporting fails: a WARNING, the body kept; the next call sends it
+        cloud.control('500', scope='reportMigration')
+        rc, out, err = apply()
+        _, kept, _ = psql('SELECT cloud_report IS NOT NULL AND cloud_error IS NOT NULL FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1')
+        report(rc == 0 and 'WARNING:  atlas cloud: reporting the deployment failed (kept for the next call)' in err
+               and kept.strip() == 't', 'cloud: a failed report is a WARNING and is kept', err)
+        cloud.control('ok')
+        rc, out, err = apply()
+        _, rows, _ = psql("SELECT count(*) FILTER (WHERE deployment_url IS NOT NULL), count(*) FILTER (WHERE cloud_report IS NOT NULL) FROM atlas_migrate_runs")
+        report(rc == 0 and rows.strip() == '3|0', 'cloud: the next call sends the kept report too', rows + err)
+
+        # a Cloud that never answers: cancel stops the fetch within about a second
+        cloud.control('hang', scope='dirState')
+        p = subprocess.Popen(['psql', '-X', '-q', '-At', '-d', DB, '-c', 'SET search_path = app, public',
+                              '-c', "SELECT atlas_migrate_apply('prod')"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        t0 = time.time()
+        psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+             "AND query LIKE %s" % (lit(DB), lit('SELECT atlas_migrate_apply%')))
+        out, err = p.communicate(timeout=30)
+        SEEN.append(out + err)
+        gone = False
+        while time.time() - t0 < 5:
+            _, n, _ = psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'")
+            if n.strip() == '0':
+                gone = True
+                break
+            time.sleep(0.05)
+        el = time.time() - t0
+        report(gone and el < 1.5 and 'canceling statement due to user request' in err,
+               'cloud: cancel stops a hanging fetch within about a second (%.2f s)' % el, err)
+        cloud.control('ok')
+
+        # the token is nowhere
+        _, runs, _ = psql('SELECT t::text FROM atlas_migrate_runs t')
+        log = ''
+        logfile = os.path.join(os.environ.get('PGHOST', ''), 'server.log')
+        if os.path.exists(logfile):
+            with open(logfile, errors='replace') as f:
+                log = f.read()
+        where = [w for w, text in (('psql output', ''.join(SEEN)), ('atlas_migrate_runs', runs),
+                                   ('server log', log), ('stand-in log', cloud.log_text()))
+                 if TOKEN in text]
+        report(not where, 'cloud: the token appears in no notice, error, run row, report or log', where)
+    finally:
+        cloud.stop()
+        subprocess.run(['rm', '-rf', tmp])
+
+
+if __name__ == '__main__':
+    main()
