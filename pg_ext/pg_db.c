@@ -21,6 +21,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -779,7 +780,19 @@ check_clean(pg_db *db, void *p)
 	}
 	else
 	{
-		if (SPI_execute("SELECT n.nspname::text, "
+		/*
+		 * The extension's own schema, when it is not public, holds only its
+		 * objects: not a sign of a used database (DESIGN §6.19).
+		 */
+		Oid			extnsp;
+		Oid			ntypes[1] = {OIDOID};
+		Datum		nvals[1];
+
+		pg_ext_lookup(&extnsp, NULL);
+		if (extnsp == PG_PUBLIC_NAMESPACE)
+			extnsp = InvalidOid;
+		nvals[0] = ObjectIdGetDatum(extnsp);
+		if (SPI_execute_with_args("SELECT n.nspname::text, "
 						"(SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
 						USER_TABLE_FILTER "), "
 						"(SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
@@ -790,7 +803,8 @@ check_clean(pg_db *db, void *p)
 						"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
 						"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass "
 						"AND d.objid OPERATOR(pg_catalog.=) n.oid AND d.deptype OPERATOR(pg_catalog.=) 'e') "
-						"ORDER BY n.nspname COLLATE \"C\"", true, 0) != SPI_OK_SELECT)
+						"AND n.oid OPERATOR(pg_catalog.<>) $1 "
+						"ORDER BY n.nspname COLLATE \"C\"", 1, ntypes, nvals, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "clean check failed");
 		for (i = 0; i < SPI_processed && a->clean; i++)
 		{

@@ -646,6 +646,8 @@ atlas_migrate_apply(PG_FUNCTION_ARGS)
 		detach_job(&js);
 		if (wait)
 			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement (or the query string it is part of) ends.");
+		else
+			notice_detached(&js, "wait => false: this call does not wait for it.");
 		PG_RETURN_DATUM(running_report(&js, redacted));
 	}
 

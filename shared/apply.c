@@ -37,7 +37,8 @@ typedef struct run {
 	const mig_run_cfg *cfg;
 	mig_result *res;
 	mig_err    *err;
-	mig_revs	revs;
+	mig_revs	revs;			/* the history: rows that count for planning */
+	mig_revs	failed;			/* failed attempts that applied nothing */
 	prep	   *preps;
 	size_t		nprep;
 	const char *max_version;	/* greatest version with a committed row */
@@ -424,7 +425,8 @@ exec_file(run *r, prep *p)
 	const bool	dry = r->cfg->dry_run;
 	const bool	own_tx = !dry && p->mode == MIG_TX_FILE;
 	const bool	per_stmt_rows = !dry && p->mode == MIG_TX_NONE;
-	long		ri = mig_revs_find(&r->revs, f->version);
+	const mig_revs *rs = &r->revs;
+	long		ri = mig_revs_find(rs, f->version);
 	mig_rev		row;
 	mig_rev		start_row;
 	mig_applied *a = NULL;
@@ -443,10 +445,13 @@ exec_file(run *r, prep *p)
 	memset(&start_row, 0, sizeof(start_row));
 	mig_buf_init(&partial);
 
+	if (ri < 0 && (ri = mig_revs_find(&r->failed, f->version)) >= 0)
+		rs = &r->failed;
+
 	/* §f.4 step 1: reuse the stored row, else a new one. */
 	if (ri >= 0)
 	{
-		if (mig_rev_copy(&row, &r->revs.v[ri]) != MIG_OK)
+		if (mig_rev_copy(&row, &rs->v[ri]) != MIG_OK)
 			goto oom;
 		k = row.applied > 0 ? (size_t) row.applied : 0;
 	}
@@ -723,6 +728,37 @@ done:
 
 /* ---------------------------------------------------------------- the run (§g.1) */
 
+/*
+ * Move the rows of failed attempts that applied nothing (applied = 0 with an
+ * error, the rows tx mode file leaves) out of the history: for planning they
+ * are as if absent, as in Atlas, whose rollback leaves no row.  So a file
+ * that failed can be fixed, or deleted, and the next run goes on; the row
+ * is still there for status and is reused when the file runs again.
+ */
+static int
+split_failed(run *r)
+{
+	size_t		i,
+				keep = 0;
+
+	for (i = 0; i < r->revs.n; i++)
+	{
+		mig_rev    *v = &r->revs.v[i];
+
+		if (v->applied == 0 && v->total > 0 && v->error && v->error[0] &&
+			!(v->type & MIG_REV_BASELINE))
+		{
+			if (mig_revs_push(&r->failed, v) != MIG_OK)
+				return mig_err_set(r->err, MIG_ENOMEM, "out of memory");
+			mig_rev_free(v);
+		}
+		else
+			r->revs.v[keep++] = *v;
+	}
+	r->revs.n = keep;
+	return MIG_OK;
+}
+
 /* Pending files after baseline/checkpoints/order, to_version and amount. */
 static int
 compute_pending(run *r, mig_plan *plan)
@@ -861,6 +897,8 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 
 	if ((rc = db->read_revisions(db, cfg->revisions_schema, &r.revs, err)) != MIG_OK)
 		goto out;
+	if ((rc = split_failed(&r)) != MIG_OK)
+		goto out;
 	for (i = 0; i < r.revs.n; i++)
 		if (r.max_version == NULL || strcmp(r.revs.v[i].version, r.max_version) > 0)
 			r.max_version = r.revs.v[i].version;
@@ -983,5 +1021,6 @@ out:
 	mig_free(r.preps);
 	mig_plan_free(&plan);
 	mig_revs_free(&r.revs);
+	mig_revs_free(&r.failed);
 	return rc;
 }

@@ -14,12 +14,15 @@
  *
  * Atlas's scanner re-reads the rest of the file for every BEGIN that has no
  * END, and does so again for every BEGIN inside that attempt: exponential.
- * Here the outcome of a nested scan is remembered for every sub-statement
- * start it passed (it is a pure function of kind and start), and the end of
- * a statement for every point where a failed attempt resumed it (a function
- * of position and depth).  Later attempts stop at the first remembered
- * point, so the work stays linear.  Until the first attempt fails nothing
- * is ever read twice, so ordinary files pay nothing for this.
+ * Here a nested scan's outcome is remembered for every sub-statement start
+ * it passed (a function of kind, start and delimiter), and how a statement
+ * went on from checkpoints in its middle: where a failed attempt resumed it
+ * and each line break it read (see checkpoint()).  A later attempt stops
+ * at the first remembered point, so the work stays linear on everything
+ * tried, adversarial inputs included.  Until the first attempt fails (or
+ * a block hands its parent back a position it already read: BEGIN TRY, a
+ * directive line in a body) nothing is read twice, so the memo stays off
+ * and ordinary files pay nothing for it.
  *
  * The hot loop skips bytes that cannot start any rule with a 256-entry
  * class table; quotes, comments and dollar quotes end with memchr/memmem.
@@ -75,6 +78,7 @@ typedef struct level
 	size_t		depth;			/* parenthesis depth */
 	const char *delim;			/* current delimiter (source slice or arena) */
 	size_t		dlen;
+	uint32_t	did;			/* its identity for the memo, 0 = ";" */
 	size_t		et_pos;			/* endterm cache: last whitespace position */
 	size_t		et_last;		/* ... and the last non-space before it */
 	size_t		et_win;
@@ -94,11 +98,17 @@ typedef struct dblk
 	char		data[];
 } dblk;
 
-/* A hash map from a 64-bit key (never 0) to a chain id. */
+/* A hash map from a two-word key (a never 0) to a 32-bit id. */
+typedef struct mslot
+{
+	uint64_t	a;				/* 0 = empty slot */
+	uint64_t	b;
+	uint32_t	val;
+} mslot;
+
 typedef struct memo
 {
-	uint64_t   *keys;			/* 0 = empty slot */
-	uint32_t   *vals;
+	mslot	   *slots;
 	size_t		cap;			/* a power of two, or 0 */
 	size_t		count;
 } memo;
@@ -147,11 +157,17 @@ typedef struct lexer
 
 	bool		memo_on;		/* a nested scan has failed: from now on
 								 * regions get re-read, so remember */
-	memo		starts;			/* (statement start << 2 | kind) + 1 -> chain */
+	memo		starts;			/* ((statement start << 2 | kind) + 1, did)
+								 * -> chain */
 	size_t	   *chains;			/* chain id -> RES_* or result position */
 	size_t		nchains;
 	size_t		capchains;
-	memo		resumes;		/* (resume point << 1 | depth > 0) + 1 -> sres */
+	memo		conts;			/* ((checkpoint << 2 | et << 1 | depth > 0) + 1,
+								 * did << 1 | END before it) -> sres */
+	memo		dids;			/* (hash of a delimiter | 1, length) -> did */
+	const char **dtext;			/* did - 1 -> that delimiter's text */
+	size_t		ndtext;
+	size_t		capdtext;
 	sres	   *sres;
 	size_t		nsres;
 	size_t		capsres;
@@ -171,12 +187,16 @@ typedef struct lexer
 	unsigned char tdef[256];	/* ... plus ';' and BEGIN letters */
 	unsigned char tcus[256];	/* ... plus the first byte of a custom delimiter */
 	int			cus_d0;
+	unsigned char tdef_lf[256];	/* tdef and tcus plus LF, for checkpoints */
+	unsigned char tcus_lf[256];
 
 	size_t		em_ts;			/* R_EMIT: raw text [em_ts, em_te) */
 	size_t		em_te;
 	size_t		push_hdr;		/* R_PUSH */
 	unsigned char push_kind;
 	size_t		hit;			/* R_HIT */
+	size_t		ck_a;			/* checkpoint() outcome */
+	size_t		ck_b;
 	int			code;			/* error code when level 0 failed */
 } lexer;
 
@@ -466,6 +486,212 @@ go_atoi(const unsigned char *t, size_t len)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- memo */
+
+/*
+ * Keys are byte positions (shifted), met in nearly increasing order: keep
+ * each run of 256 keys together and scatter the runs, so lookups stay in
+ * cache without letting dense runs pile onto each other.
+ */
+static inline size_t
+mhash(uint64_t k, size_t mask)
+{
+	uint64_t	h = k >> 8;
+
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (size_t) ((h << 8) | (k & 0xFF)) & mask;
+}
+
+/* Id recorded for key (a, b), or UINT32_MAX. */
+static uint32_t
+memo_get(const memo *m, uint64_t a, uint64_t b)
+{
+	size_t		i;
+
+	if (m->cap == 0)
+		return UINT32_MAX;
+	for (i = mhash(a ^ (b * UINT64_C(0x9e3779b97f4a7c15)), m->cap - 1); m->slots[i].a != 0;
+		 i = (i + 1) & (m->cap - 1))
+		if (m->slots[i].a == a && m->slots[i].b == b)
+			return m->slots[i].val;
+	return UINT32_MAX;
+}
+
+static void
+memo_insert(mslot *slots, size_t cap, uint64_t a, uint64_t b, uint32_t val)
+{
+	size_t		i;
+
+	for (i = mhash(a ^ (b * UINT64_C(0x9e3779b97f4a7c15)), cap - 1); slots[i].a != 0;
+		 i = (i + 1) & (cap - 1))
+		;
+	slots[i].a = a;
+	slots[i].b = b;
+	slots[i].val = val;
+}
+
+/* Record key (a, b) -> val; the key must be absent. */
+static int
+memo_put(memo *m, uint64_t a, uint64_t b, uint32_t val)
+{
+	if (2 * (m->count + 1) > m->cap)
+	{
+		size_t		ncap = m->cap ? 2 * m->cap : 256;
+		mslot	   *ns;
+		size_t		j;
+
+		ns = mig_calloc(ncap, sizeof(mslot));
+		if (ns == NULL)
+			return MIG_ENOMEM;
+		for (j = 0; j < m->cap; j++)
+			if (m->slots[j].a != 0)
+				memo_insert(ns, ncap, m->slots[j].a, m->slots[j].b, m->slots[j].val);
+		mig_free(m->slots);
+		m->slots = ns;
+		m->cap = ncap;
+	}
+	memo_insert(m->slots, m->cap, a, b, val);
+	m->count++;
+	return MIG_OK;
+}
+
+static void
+memo_free(memo *m)
+{
+	mig_free(m->slots);
+}
+
+/* Grow an array of `size`-byte items to hold one more; false on failure. */
+static bool
+grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t		ncap;
+	void	   *p;
+
+	if (n < *cap)
+		return true;
+	ncap = *cap ? 2 * *cap : first;
+	if (ncap >= UINT32_MAX || ncap > SIZE_MAX / size)
+		return false;
+	p = mig_realloc(*v, ncap * size);
+	if (p == NULL)
+		return false;
+	*v = p;
+	*cap = ncap;
+	return true;
+}
+
+/*
+ * L's statement ended (S_END: text to te, resumed at next) or failed
+ * (S_FAIL): settle all its open resume points.
+ */
+static void
+settle_stmt(lexer *lx, level *L, unsigned char type, size_t te, size_t next)
+{
+	while (lx->npend > L->pbase)
+	{
+		sres	   *o = &lx->sres[lx->pend[--lx->npend].id];
+
+		o->type = type;
+		o->a = te;
+		o->b = next;
+	}
+}
+
+/* A ')' at p-1 lowers L's depth: resume points opened at that depth close. */
+static inline void
+close_depth(lexer *lx, level *L, size_t p)
+{
+	while (lx->npend > L->pbase && lx->pend[lx->npend - 1].depth == L->depth)
+	{
+		sres	   *o = &lx->sres[lx->pend[--lx->npend].id];
+
+		o->type = S_CLOSE;
+		o->a = p;
+	}
+}
+
+/* Open a checkpoint for L at its depth: its outcome is settled later. */
+static int
+open_checkpoint(lexer *lx, level *L, uint64_t key, uint64_t key2)
+{
+	uint32_t	id;
+
+	if (!grow((void **) &lx->sres, &lx->capsres, lx->nsres, sizeof(sres), 64) ||
+		!grow((void **) &lx->pend, &lx->cappend, lx->npend, sizeof(pend), 64))
+		return R_NOMEM;
+	id = (uint32_t) lx->nsres++;
+	lx->sres[id].type = S_PENDING;
+	if (memo_put(&lx->conts, key, key2, id) != MIG_OK)
+		return R_NOMEM;
+	lx->pend[lx->npend].id = id;
+	lx->pend[lx->npend++].depth = L->depth;
+	return R_OK;
+}
+
+/* What checkpoint() found. */
+enum
+{
+	CK_SCAN,					/* unknown: scan on (a checkpoint may be open) */
+	CK_END,						/* the statement ends: lx->ck_a, lx->ck_b */
+	CK_FAIL,					/* the scan fails */
+	CK_CLOSE,					/* depth drops at lx->ck_a */
+	CK_NOMEM
+};
+
+/*
+ * L is in the middle of a statement at c (c > win).  What follows depends
+ * only on c, on the delimiter, on whether the depth is 0 (at depth > 0
+ * the delimiter cannot match until the ')' that lowers the depth: that
+ * ')' is an outcome of its own), and for the T-SQL END terminator on
+ * whether "END" plus spaces ends right before c inside the window.
+ * Nothing else of the statement read so far matters: the rules that look
+ * at it (DELIMITER, leading comments, first-character BEGIN and GO) only
+ * apply at its first character.  So another nested scan may already know.
+ */
+static int
+checkpoint(lexer *lx, level *L, size_t c, size_t win)
+{
+	const unsigned char *s = lx->s;
+	uint64_t	key,
+				key2;
+	uint32_t	id;
+	bool		endb = false;
+	const sres *o;
+
+	if (L->et)
+	{
+		size_t		q = c,
+					steps = 0;
+
+		while (q > win && rx_space(s[q - 1]))
+			if (++steps > 64 || --q == win)
+				return CK_SCAN; /* too far to bother, or nothing before */
+		endb = q >= win + 3 && ci_eq(s + q - 3, "end", 3);
+	}
+	key = (((uint64_t) c << 2) | ((uint64_t) L->et << 1) | (L->depth > 0)) + 1;
+	key2 = ((uint64_t) L->did << 1) | endb;
+	id = memo_get(&lx->conts, key, key2);
+	if (id == UINT32_MAX)
+		return open_checkpoint(lx, L, key, key2) == R_OK ? CK_SCAN : CK_NOMEM;
+	o = &lx->sres[id];
+	switch (o->type)
+	{
+		case S_END:
+			lx->ck_a = o->a;
+			lx->ck_b = o->b;
+			return CK_END;
+		case S_FAIL:
+			return CK_FAIL;
+		case S_CLOSE:
+			lx->ck_a = o->a;
+			return CK_CLOSE;
+	}
+	return CK_SCAN;
+}
+
 /* ---------------------------------------------------------------- errors */
 
 /* A positioned error "L:C: msg" (§d.5); p is the offset just past the culprit. */
@@ -545,9 +771,40 @@ fail_go(lexer *lx, bool top, size_t raw, size_t rawlen, size_t t, size_t tlen, i
 /* ---------------------------------------------------------------- delimiters */
 
 /*
+ * Give L's delimiter its memo id: one id per distinct text, found by a
+ * 64-bit hash and confirmed byte by byte (a collision gets a fresh id,
+ * which only loses sharing).
+ */
+static int
+intern_delim(lexer *lx, level *L)
+{
+	uint64_t	h = UINT64_C(1469598103934665603);
+	size_t		i;
+	uint32_t	id;
+
+	for (i = 0; i < L->dlen; i++)
+		h = (h ^ (unsigned char) L->delim[i]) * UINT64_C(1099511628211);
+	h |= 1;
+	id = memo_get(&lx->dids, h, L->dlen);
+	if (id != UINT32_MAX && memcmp(lx->dtext[id - 1], L->delim, L->dlen) == 0)
+	{
+		L->did = id;
+		return R_OK;
+	}
+	if (!grow((void **) &lx->dtext, &lx->capdtext, lx->ndtext, sizeof(char *), 16))
+		return R_NOMEM;
+	lx->dtext[lx->ndtext++] = L->delim;
+	L->did = (uint32_t) lx->ndtext;
+	if (id == UINT32_MAX && memo_put(&lx->dids, h, L->dlen, L->did) != MIG_OK)
+		return R_NOMEM;
+	return R_OK;
+}
+
+/*
  * Set L's delimiter from raw text (§d.2 / §d.3 rule 5): `''` -> `'` when
  * the text was quoted, then `\n`, `\r`, `\t` -> LF, CR, TAB.  The result
- * points into the source unless something had to be rewritten.
+ * points into the source unless something had to be rewritten.  Equal
+ * delimiters share one memo id.
  */
 static int
 set_delim(lexer *lx, level *L, size_t raw, size_t len, bool quoted, bool top)
@@ -601,6 +858,9 @@ set_delim(lexer *lx, level *L, size_t raw, size_t len, bool quoted, bool top)
 		L->dlen = o;
 	}
 	L->deflt = L->dlen == 1 && L->delim[0] == ';';
+	L->did = 0;
+	if (!L->deflt)
+		return intern_delim(lx, L);
 	return R_OK;
 }
 
@@ -686,23 +946,29 @@ init_level(lexer *lx, level *L, size_t st, unsigned char kind, bool top)
 	return R_OK;
 }
 
-/* The class table for L, or NULL when L must step rune by rune. */
+/*
+ * The class table for L, or NULL when L must step rune by rune.  Nested
+ * levels stop at LF too once the memo is on (line checkpoints).
+ */
 static const unsigned char *
 pick_table(lexer *lx, const level *L)
 {
 	unsigned char d0 = (unsigned char) L->delim[0];
+	bool		lf = L->kind != K_TOP && lx->memo_on;
 
 	if (L->et || d0 >= 0x80)
 		return NULL;
 	if (L->deflt)
-		return lx->tdef;
+		return lf ? lx->tdef_lf : lx->tdef;
 	if (lx->cus_d0 != d0)
 	{
 		memcpy(lx->tcus, lx->tbase, sizeof(lx->tcus));
 		lx->tcus[d0] = 1;
+		memcpy(lx->tcus_lf, lx->tcus, sizeof(lx->tcus_lf));
+		lx->tcus_lf['\n'] = 1;
 		lx->cus_d0 = d0;
 	}
-	return lx->tcus;
+	return lf ? lx->tcus_lf : lx->tcus;
 }
 
 static void
@@ -724,159 +990,9 @@ build_tables(lexer *lx)
 	lx->tdef[';'] = 1;
 	if (f & (MIG_LEX_BEGIN | MIG_LEX_BEGIN_ATOMIC | MIG_LEX_BEGIN_TRYCATCH))
 		lx->tdef['B'] = lx->tdef['b'] = 1;
+	memcpy(lx->tdef_lf, lx->tdef, sizeof(lx->tdef_lf));
+	lx->tdef_lf['\n'] = 1;
 	lx->cus_d0 = -1;
-}
-
-/* ---------------------------------------------------------------- memo */
-
-/*
- * Keys are byte positions (shifted), met in nearly increasing order: keep
- * each run of 256 keys together and scatter the runs, so lookups stay in
- * cache without letting dense runs pile onto each other.
- */
-static inline size_t
-mhash(uint64_t k, size_t mask)
-{
-	uint64_t	h = k >> 8;
-
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	return (size_t) ((h << 8) | (k & 0xFF)) & mask;
-}
-
-/* Chain id recorded for key, or UINT32_MAX. */
-static uint32_t
-memo_get(const memo *m, uint64_t key)
-{
-	size_t		i;
-
-	if (m->cap == 0)
-		return UINT32_MAX;
-	for (i = mhash(key, m->cap - 1); m->keys[i] != 0; i = (i + 1) & (m->cap - 1))
-		if (m->keys[i] == key)
-			return m->vals[i];
-	return UINT32_MAX;
-}
-
-static int
-memo_put(memo *m, uint64_t key, uint32_t val)
-{
-	size_t		i;
-
-	if (2 * (m->count + 1) > m->cap)
-	{
-		size_t		ncap = m->cap ? 2 * m->cap : 256;
-		uint64_t   *nk;
-		uint32_t   *nv;
-		size_t		j;
-
-		if (ncap > SIZE_MAX / sizeof(uint64_t))
-			return MIG_ENOMEM;
-		nk = mig_calloc(ncap, sizeof(uint64_t));
-		nv = mig_alloc(ncap * sizeof(uint32_t));
-		if (nk == NULL || nv == NULL)
-		{
-			mig_free(nk);
-			mig_free(nv);
-			return MIG_ENOMEM;
-		}
-		for (j = 0; j < m->cap; j++)
-		{
-			if (m->keys[j] == 0)
-				continue;
-			for (i = mhash(m->keys[j], ncap - 1); nk[i] != 0; i = (i + 1) & (ncap - 1))
-				;
-			nk[i] = m->keys[j];
-			nv[i] = m->vals[j];
-		}
-		mig_free(m->keys);
-		mig_free(m->vals);
-		m->keys = nk;
-		m->vals = nv;
-		m->cap = ncap;
-	}
-	for (i = mhash(key, m->cap - 1); m->keys[i] != 0; i = (i + 1) & (m->cap - 1))
-		;
-	m->keys[i] = key;
-	m->vals[i] = val;
-	m->count++;
-	return MIG_OK;
-}
-
-static void
-memo_free(memo *m)
-{
-	mig_free(m->keys);
-	mig_free(m->vals);
-}
-
-/* Grow an array of `size`-byte items to hold one more; false on failure. */
-static bool
-grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
-{
-	size_t		ncap;
-	void	   *p;
-
-	if (n < *cap)
-		return true;
-	ncap = *cap ? 2 * *cap : first;
-	if (ncap >= UINT32_MAX || ncap > SIZE_MAX / size)
-		return false;
-	p = mig_realloc(*v, ncap * size);
-	if (p == NULL)
-		return false;
-	*v = p;
-	*cap = ncap;
-	return true;
-}
-
-/*
- * L's statement ended (S_END: text to te, resumed at next) or failed
- * (S_FAIL): settle all its open resume points.
- */
-static void
-settle_stmt(lexer *lx, level *L, unsigned char type, size_t te, size_t next)
-{
-	while (lx->npend > L->pbase)
-	{
-		sres	   *o = &lx->sres[lx->pend[--lx->npend].id];
-
-		o->type = type;
-		o->a = te;
-		o->b = next;
-	}
-}
-
-/* A ')' at p-1 lowers L's depth: resume points opened at that depth close. */
-static inline void
-close_depth(lexer *lx, level *L, size_t p)
-{
-	while (lx->npend > L->pbase && lx->pend[lx->npend - 1].depth == L->depth)
-	{
-		sres	   *o = &lx->sres[lx->pend[--lx->npend].id];
-
-		o->type = S_CLOSE;
-		o->a = p;
-	}
-}
-
-/* Open a resume point for L at its position and depth. */
-static int
-open_resume(lexer *lx, level *L, uint64_t key)
-{
-	uint32_t	id;
-
-	if (!grow((void **) &lx->sres, &lx->capsres, lx->nsres, sizeof(sres), 64) ||
-		!grow((void **) &lx->pend, &lx->cappend, lx->npend, sizeof(pend), 64))
-		return R_NOMEM;
-	id = (uint32_t) lx->nsres++;
-	lx->sres[id].type = S_PENDING;
-	if (memo_put(&lx->resumes, key, id) != MIG_OK)
-		return R_NOMEM;
-	lx->pend[lx->npend].id = id;
-	lx->pend[lx->npend++].depth = L->depth;
-	return R_OK;
 }
 
 /* ---------------------------------------------------------------- scanning */
@@ -939,14 +1055,15 @@ run(lexer *lx, level *L, bool top)
 		L->cur = L->win;
 		L->depth = 0;
 		L->fresh = false;
-		if (L->kind != K_TOP && L->deflt && lx->memo_on)
+		if (L->kind != K_TOP && lx->memo_on)
 		{
+			/* the state here is (start, delimiter): Atlas's stmt() entry */
 			uint64_t	key = (((uint64_t) L->win << 2) | L->kind) + 1;
-			uint32_t	id = memo_get(&lx->starts, key);
+			uint32_t	id = memo_get(&lx->starts, key, L->did);
 
 			if (id == UINT32_MAX)
 			{
-				if (memo_put(&lx->starts, key, L->chain) != MIG_OK)
+				if (memo_put(&lx->starts, key, L->did, L->chain) != MIG_OK)
 					return R_NOMEM;
 			}
 			else if (lx->chains[id] != RES_PENDING)
@@ -956,43 +1073,29 @@ run(lexer *lx, level *L, bool top)
 			}
 		}
 	}
-	else if (L->kind != K_TOP && L->deflt && !L->et && lx->memo_on)
+	else if (L->kind != K_TOP && lx->memo_on)
 	{
-		/*
-		 * Resuming after a BEGIN attempt that was not a block.  The rest of
-		 * the statement depends only on the position and on whether the
-		 * depth is 0: at depth > 0 the delimiter cannot match until the ')'
-		 * that lowers the depth, which is itself an outcome (S_CLOSE).  So
-		 * another nested scan may already have read what follows.
-		 */
+		/* resuming after a BEGIN attempt that was not a block */
 		for (;;)
 		{
-			uint64_t	key = (((uint64_t) L->cur << 1) | (L->depth > 0)) + 1;
-			uint32_t	id = memo_get(&lx->resumes, key);
-			const sres *o;
+			int			ck = checkpoint(lx, L, L->cur, L->win);
 
-			if (id == UINT32_MAX)
-			{
-				r = open_resume(lx, L, key);
-				if (r != R_OK)
-					return r;
+			if (ck == CK_SCAN)
 				break;
-			}
-			o = &lx->sres[id];
-			if (o->type == S_PENDING)
-				break;
-			if (o->type == S_FAIL)
+			if (ck == CK_NOMEM)
+				return R_NOMEM;
+			if (ck == CK_FAIL)
 				return R_FAIL;
-			if (o->type == S_END)
+			if (ck == CK_END)
 			{
 				win = L->win;
-				te = o->a;
-				next = o->b;
+				te = lx->ck_a;
+				next = lx->ck_b;
 				goto emit;
 			}
-			close_depth(lx, L, o->a);
+			close_depth(lx, L, lx->ck_a);
 			L->depth--;
-			L->cur = o->a;
+			L->cur = lx->ck_a;
 		}
 	}
 	tab = pick_table(lx, L);
@@ -1024,6 +1127,30 @@ run(lexer *lx, level *L, bool top)
 			return R_EOF;
 		}
 		b = s[c];
+
+		/* a line checkpoint of a nested level (see checkpoint()) */
+		if (b == '\n' && c > win && L->kind != K_TOP && lx->memo_on)
+		{
+			int			ck = checkpoint(lx, L, c, win);
+
+			if (ck == CK_NOMEM)
+				return R_NOMEM;
+			if (ck == CK_FAIL)
+				return R_FAIL;
+			if (ck == CK_END)
+			{
+				te = lx->ck_a;
+				next = lx->ck_b;
+				goto emit;
+			}
+			if (ck == CK_CLOSE)
+			{
+				close_depth(lx, L, lx->ck_a);
+				L->depth--;
+				c = lx->ck_a;
+				continue;
+			}
+		}
 
 		/* rules 2, 3: parentheses */
 		if (b == '(')
@@ -1433,13 +1560,14 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 				goto done;
 			}
 		}
-		if (r == R_FAIL)
-			settle_stmt(&lx, L, S_FAIL, 0, 0);
 		if (r == R_EOF || r == R_FAIL)
 		{
+			settle_stmt(&lx, L, S_FAIL, 0, 0);
+
 			/*
-			 * Until a nested scan fails, no region is read twice, so no
-			 * lookup could hit: the memo starts here.
+			 * Until a nested scan fails (or a block lands its parent short
+			 * of its end, below), no region is read twice, so no lookup
+			 * could hit: the memo starts here.
 			 */
 			lx.memo_on = true;
 			res = RES_FAIL;
@@ -1473,6 +1601,13 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 			/* L's scan is over: record it for every start it passed */
 			lx.chains[L->chain] = res;
 			np = res == RES_FAIL ? NONE : L->hdr + (res - L->base);
+
+			/*
+			 * BEGIN TRY's step back and a body's directive line land the
+			 * parent before where L stopped: it will read that again.
+			 */
+			if (np != NONE && np < L->win)
+				lx.memo_on = true;
 			lx.nlv--;
 			P = &lx.lv[lx.nlv - 1];
 			if (np == NONE)
@@ -1503,7 +1638,9 @@ done:
 	}
 	mig_free(lx.lv);
 	memo_free(&lx.starts);
-	memo_free(&lx.resumes);
+	memo_free(&lx.conts);
+	memo_free(&lx.dids);
+	mig_free(lx.dtext);
 	mig_free(lx.chains);
 	mig_free(lx.sres);
 	mig_free(lx.pend);

@@ -589,11 +589,43 @@ test_file3_of_5(void **state)
 	make_dir(&d, files);
 	f.fail_on = NULL;
 	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
-	assert_contains(res.log.data, "Migrating to version 5 from 3 (3 migrations in total):");
+	assert_contains(res.log.data, "Migrating to version 5 from 2 (3 migrations in total):");
 	r = fake_db_rev(&f, "3");
 	assert_int_equal(r->applied, 2);
 	assert_string_equal(r->error, "");
 	assert_non_null(fake_db_rev(&f, "5"));
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* A failed file (tx file) may also be deleted: its error row applied nothing. */
+static void
+test_failed_file_deleted(void **state)
+{
+	const char *files[] = {
+		"1_a.sql", "CREATE TABLE a(x int);\n",
+		"2_b.sql", "CREATE TABLE b(x int);\nBROKEN;\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	f.fail_on = "BROKEN";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_non_null(fake_db_rev(&f, "2"));
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	files[2] = NULL;
+	make_dir(&d, files);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_string_equal(res.log.data, "No migration files to execute\n");
 	mig_result_free(&res);
 	mig_dir_free(&d);
 	fake_db_free(&f);
@@ -1193,6 +1225,7 @@ main(void)
 		cmocka_unit_test(test_sqlite2_none_mode),
 		cmocka_unit_test(test_tx_all_rollback),
 		cmocka_unit_test(test_file3_of_5),
+		cmocka_unit_test(test_failed_file_deleted),
 		cmocka_unit_test(test_log_exact),
 		cmocka_unit_test(test_log_multiline_and_success),
 		cmocka_unit_test(test_scan_error_applies_nothing),

@@ -615,6 +615,45 @@ test_unmatched_begins_fast(void **state)
 	mig_buf_free(&b);
 }
 
+/*
+ * BEGIN bodies that open with a delimiter directive (found by the fuzzer:
+ * each such body read the rest of the file as one statement, quadratic).
+ * Small cases were checked against Atlas, including its cut in the middle
+ * of the directive (the nested count skips the directive line).
+ */
+static void
+test_directive_bodies_fast(void **state)
+{
+	mig_buf		b;
+	mig_stmts	st = {0};
+	mig_err		err;
+	clock_t		t0 = clock();
+	double		secs;
+	int			i;
+
+	(void) state;
+	EXPECT("x BEGIN -- atlas:delimiter \\n\\n\n y END\nx BEGIN -- atlas:delimiter \\n\\n\n y END\n",
+		   MIG_LEX_BEGIN | MIG_LEX_BEGIN_TRYCATCH | MIG_LEX_BEGIN_END_TERM, "x BEGIN -- atl",
+		   "as:delimiter \\n\\n\n y END\nx BEGIN -- atl", "as:delimiter \\n\\n\n y END");
+	mig_buf_init(&b);
+	for (i = 0; i < 20000; i++)
+		mig_buf_puts(&b, "BEGIN -- atlas:delimiter //\nSELECT 1\n");
+	assert_int_equal(mig_lex_split(b.data, b.len, MIG_LEX_POSTGRES, &st, &err), MIG_OK);
+	assert_int_equal(st.n, 1);
+	mig_stmts_free(&st);
+	mig_buf_reset(&b);
+	for (i = 0; i < 20000; i++)
+		mig_buf_puts(&b, "x BEGIN -- atlas:delimiter \\n\\n\n y END\n");
+	assert_int_equal(mig_lex_split(b.data, b.len, MIG_LEX_BEGIN | MIG_LEX_BEGIN_TRYCATCH |
+								   MIG_LEX_BEGIN_END_TERM, &st, &err), MIG_OK);
+	assert_int_equal(st.n, 20001);
+	secs = (double) (clock() - t0) / CLOCKS_PER_SEC;
+	print_message("# 40000 directive bodies in %.3f s\n", secs);
+	assert_true(secs < 5.0);
+	mig_stmts_free(&st);
+	mig_buf_free(&b);
+}
+
 /* After a failed BEGIN attempt, regions are read again: same statements. */
 static void
 test_after_failed_attempt(void **state)
@@ -749,6 +788,7 @@ main(void)
 		cmocka_unit_test(test_tsql),
 		cmocka_unit_test(test_unmatched_begins_fast),
 		cmocka_unit_test(test_after_failed_attempt),
+		cmocka_unit_test(test_directive_bodies_fast),
 		cmocka_unit_test(test_parse_flags),
 		cmocka_unit_test(test_out_of_memory),
 	};

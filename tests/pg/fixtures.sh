@@ -85,6 +85,17 @@ INSERT INTO cic_t SELECT g, g::text FROM generate_series(1, 1000) g;
 CREATE INDEX CONCURRENTLY cic_t_v_idx ON cic_t (v);
 '
 
+# statements that refuse to run in a transaction block, in a txmode-none file
+mk notx \
+	1_t.sql 'CREATE TABLE notx_t (id int);
+' \
+	2_maint.sql '-- atlas:txmode none
+
+CREATE INDEX CONCURRENTLY notx_t_id ON notx_t (id);
+VACUUM (ANALYZE) notx_t;
+ALTER SYSTEM SET work_mem = '"'5MB'"';
+'
+
 # a migration that alters a table the caller may be reading
 mk alter_t \
 	1_alter.sql 'ALTER TABLE sb_t ADD COLUMN added int;

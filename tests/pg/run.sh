@@ -5,7 +5,13 @@
 # 127.0.0.1 and a free port, pg_cron preloaded), installs the extension,
 # runs pg_regress (tests/pg/sql, expected/), then the scenarios that need
 # several sessions, a killed worker, a crash or pg_cron, then the Atlas
-# conformance scripts (conformance.py), and stops the cluster.
+# conformance scripts (conformance.py) and Atlas Cloud through the local
+# stand-in (cloud_pg.py), and stops the cluster.
+#
+# The pg_regress tests read their migration directories as
+# file://atlas_fixtures/<name>, relative to the data directory: run.sh links
+# the fixtures (tests/pg/fixtures.sh) there; "make installcheck" against
+# another server needs the same link.
 #
 # Needs root (make install, su postgres).  Leaves its logs in
 # build/test-output/pg/ (server log, pg_regress diffs, psql outputs).
@@ -119,7 +125,6 @@ wait_until() {
 
 # ---------------------------------------------------------------- pg_regress
 
-export ATLAS_PG_FIXTURES=$FIX
 mapfile -t REGRESS < <(cd tests/pg/sql && ls *.sql | sed 's/\.sql$//' | sort)
 # pg_regress lives next to the PGXS makefiles
 
@@ -212,6 +217,15 @@ check "atlas_migrate_status lists the five files applied" \
 	test "$(q psql1 "SELECT string_agg(name || '=' || status, ',' ORDER BY version) FROM atlas_migrate_status('dev')")" = \
 	"1_users.sql=applied,2_pets.sql=applied,3_hello.sql=applied,4_email.sql=applied,5_index.sql=applied"
 
+# installed in a schema of its own: found there, and that schema does not
+# make the database "not clean"
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE ownschema"
+"${PSQL[@]}" -d ownschema -c "CREATE SCHEMA tools" -c "CREATE EXTENSION atlas_migrate SCHEMA tools" \
+	-c "SELECT tools.atlas_config_set(\$\$$(env_hcl dev roles_ok)\$\$)" >/dev/null
+check "installed in schema tools: applies on a fresh database (tools does not count as used)" \
+	test "$(q ownschema "SELECT tools.atlas_migrate_apply('dev')->>'Status'" 2>"$LOG/ownschema.err")" = succeeded -a \
+	"$(q ownschema "SELECT count(*) FROM tools.atlas_migrate_runs WHERE status = 'succeeded'")" = 1
+
 # notices arrive while the run is still going
 newdb stream "$(env_hcl dev concurrent)"
 t0=$(now_ms)
@@ -242,6 +256,16 @@ check "CIC from a bare SELECT: the caller says how to follow the run" \
 	grep -q "continues in the background" "$LOG/cic.err"
 check "CIC: the run finishes and the index is valid" \
 	wait_until 10 cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_t_v_idx'::regclass), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1)"
+
+# VACUUM and ALTER SYSTEM in a txmode-none file; with wait => false the
+# caller's snapshot is gone at once, so CIC does not wait for it either
+newdb notx "$(env_hcl dev notx)"
+q notx "SELECT atlas_migrate_apply('dev', wait => false)" >"$LOG/notx.out" 2>&1
+check "CIC, VACUUM and ALTER SYSTEM in a txmode-none file: applied, index valid" \
+	wait_until 10 notx "coalesce((SELECT status = 'succeeded' AND files_applied = 2 FROM atlas_migrate_runs WHERE id = 1), false) AND (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('notx_t_id')) AND (SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'notx_t')"
+check "... ALTER SYSTEM wrote postgresql.auto.conf" \
+	test "$(q notx "SELECT setting FROM pg_file_settings WHERE name = 'work_mem' AND sourcefile LIKE '%postgresql.auto.conf'")" = 5MB
+q notx "ALTER SYSTEM RESET work_mem" >/dev/null
 
 # the implicit block of a multi-statement string (a typical pg_cron command) ends with the string
 newdb cic2 "$(env_hcl dev cic)"
@@ -280,10 +304,11 @@ check "... the worker stopped, the file rolled back, the run says why" \
 
 newdb nowait "$(env_hcl dev concurrent)"
 t0=$(now_ms)
-out=$(q nowait "SELECT atlas_migrate_apply('dev', wait => false)")
+out=$(q nowait "SELECT atlas_migrate_apply('dev', wait => false)" 2>"$LOG/nowait.err")
 el=$(($(now_ms) - t0))
 check "wait => false returns at once with status running and the run id (${el} ms)" \
 	test $el -lt 1000 -a "$(echo "$out" | grep -c '"Status": "running"')" = 1 -a "$(echo "$out" | grep -c '"RunID": 1')" = 1
+check "... with a NOTICE on how to follow it" grep -q "HINT:  Follow it with: SELECT status, error, log FROM atlas_migrate_runs WHERE id = 1;" "$LOG/nowait.err"
 check "... and the run finishes on its own" \
 	wait_until 10 nowait "(SELECT status = 'succeeded' AND files_applied = 5 FROM atlas_migrate_runs WHERE id = 1)"
 
@@ -364,7 +389,7 @@ check "eight sessions: one applied, seven waited and found nothing to do" \
 	test "$(cat "$LOG"/conc.*.out | grep -c '^succeeded$')" = 1 -a "$(cat "$LOG"/conc.*.out | grep -c '^nothing_to_do$')" = 7
 check "the lock in pg_locks is Atlas's key (classid 0, objid 2686470616, objsubid 1)" \
 	test "$(head -1 "$LOG/conc.locks")" = "0,2686470616,1"
-"${PSQL[@]}" -d conc -c "DROP TABLE exec_log; DROP SCHEMA atlas_schema_revisions CASCADE" >/dev/null
+"${PSQL[@]}" -d conc -c "DROP TABLE exec_log; DROP SCHEMA atlas_schema_revisions CASCADE" >/dev/null 2>&1
 run_eight "'quick'" conc0
 check "eight sessions, lock_timeout 0s: one applied, seven report the lock" \
 	test "$(cat "$LOG"/conc0.*.out | grep -c '^succeeded$')" = 1 -a \

@@ -206,7 +206,7 @@ def test_file3_of_5_fails_then_resumes():
     write_dir(dirpath, files)
     rep = apply(con)
     eq([a["Version"] for a in rep["Applied"]], ["20240101000003", "20240101000004", "20240101000005"], "resumed")
-    contains(rep["Log"], "from 20240101000003 (3 migrations in total)")
+    contains(rep["Log"], "from 20240101000002 (3 migrations in total)")
     eq(con.execute("SELECT count(*) FROM users").fetchone()[0], 2, "seeded")
     eq(revs(con)[2]["error"], "", "error cleared")
 
