@@ -175,60 +175,57 @@ int
 mig_buf_json_str(mig_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t		i,
-				run = 0;
+	const unsigned char *p = (const unsigned char *) s,
+			   *end = p + n;
 
 	if (mig_buf_reserve(b, n + 2) != MIG_OK)
 		return MIG_ENOMEM;
-	mig_buf_putc(b, '"');
-	for (i = 0; i < n; i++)
+	b->data[b->len++] = '"';
+	while (p < end)
 	{
-		unsigned char c = (unsigned char) s[i];
+		const unsigned char *run = p;
 		char		esc[7];
-		const char *e = NULL;
 
-		switch (c)
+		/* copy the longest run that needs no escape in one go */
+		while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		if (p > run && mig_buf_append(b, (const char *) run, (size_t) (p - run)) != MIG_OK)
+			return MIG_ENOMEM;
+		if (p == end)
+			break;
+		esc[0] = '\\';
+		switch (*p)
 		{
 			case '"':
-				e = "\\\"";
-				break;
 			case '\\':
-				e = "\\\\";
+				esc[1] = (char) *p;
+				esc[2] = '\0';
 				break;
 			case '\n':
-				e = "\\n";
+				esc[1] = 'n';
+				esc[2] = '\0';
 				break;
 			case '\r':
-				e = "\\r";
+				esc[1] = 'r';
+				esc[2] = '\0';
 				break;
 			case '\t':
-				e = "\\t";
+				esc[1] = 't';
+				esc[2] = '\0';
 				break;
 			default:
-				if (c < 0x20)
-				{
-					esc[0] = '\\';
-					esc[1] = 'u';
-					esc[2] = '0';
-					esc[3] = '0';
-					esc[4] = hex[c >> 4];
-					esc[5] = hex[c & 15];
-					esc[6] = '\0';
-					e = esc;
-				}
+				esc[1] = 'u';
+				esc[2] = '0';
+				esc[3] = '0';
+				esc[4] = hex[*p >> 4];
+				esc[5] = hex[*p & 15];
+				esc[6] = '\0';
 		}
-		if (e)
-		{
-			if (mig_buf_append(b, s + i - run, run) || mig_buf_puts(b, e))
-				return MIG_ENOMEM;
-			run = 0;
-		}
-		else
-			run++;
+		if (mig_buf_puts(b, esc) != MIG_OK)
+			return MIG_ENOMEM;
+		p++;
 	}
-	if (mig_buf_append(b, s + n - run, run) || mig_buf_putc(b, '"'))
-		return MIG_ENOMEM;
-	return MIG_OK;
+	return mig_buf_putc(b, '"');
 }
 
 /* Length of a valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
@@ -254,6 +251,47 @@ utf8_len(const unsigned char *s, size_t n)
 		if ((s[i] & 0xC0) != 0x80)
 			return 0;
 	return len;
+}
+
+/* The code point of a valid UTF-8 sequence of length l. */
+static unsigned long
+decode_rune(const unsigned char *s, size_t l)
+{
+	if (l == 2)
+		return ((unsigned long) (s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+	if (l == 3)
+		return ((unsigned long) (s[0] & 0x0F) << 12) | ((unsigned long) (s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+	return ((unsigned long) (s[0] & 0x07) << 18) | ((unsigned long) (s[1] & 0x3F) << 12) |
+		((unsigned long) (s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+}
+
+/*
+ * Go's strconv.IsPrint for the code points that matter in SQL text: the C1
+ * controls, the Unicode spaces other than ' ', and the invisible format
+ * characters are escaped by %q; every other valid rune is printed.
+ */
+static bool
+go_printable(unsigned long r)
+{
+	if (r >= 0x80 && r <= 0x9F)
+		return false;
+	switch (r)
+	{
+		case 0xA0:
+		case 0xAD:
+		case 0x1680:
+		case 0x2028:
+		case 0x2029:
+		case 0x202F:
+		case 0x205F:
+		case 0x3000:
+		case 0xFEFF:
+			return false;
+	}
+	if ((r >= 0x2000 && r <= 0x200F) || (r >= 0x202A && r <= 0x202E) ||
+		(r >= 0x2060 && r <= 0x206F) || (r >= 0xD800 && r <= 0xDFFF))
+		return false;
+	return true;
 }
 
 int
@@ -312,7 +350,15 @@ mig_buf_goquote(mig_buf *b, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		mig_buf_append(b, s + i, l);
+		if (l > 1 && !go_printable(decode_rune(u + i, l)))
+		{
+			char		esc6[11];
+
+			snprintf(esc6, sizeof(esc6), "\\u%04x", (unsigned) decode_rune(u + i, l));
+			mig_buf_puts(b, esc6);
+		}
+		else
+			mig_buf_append(b, s + i, l);
 		i += l;
 	}
 	mig_buf_putc(b, '"');

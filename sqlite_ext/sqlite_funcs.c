@@ -467,10 +467,18 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	}
 	if (warnings.len > 2)
 		mig_buf_printf(&extra, "\"Warnings\":%s,", warnings.data);
-	mig_buf_puts(&extra, "\"Log\":");
-	mig_buf_json_str(&extra, res.log.data ? res.log.data : "", res.log.len);
+	/* the run row keeps the log in its own column: the stored report has no "Log" */
+	extra.data[--extra.len] = '\0';
 	mig_report_json_ex(&res, &cfg, "sqlite3", extra.data, &report);
 	finish_run(db, run_id, &res, rc != MIG_OK ? err.msg : NULL, report.oom ? NULL : report.data);
+	if (rc == MIG_OK && !report.oom)
+	{
+		/* the returned report: the same with the log */
+		report.data[--report.len] = '\0';
+		mig_buf_puts(&report, ",\"Log\":");
+		mig_buf_json_str(&report, res.log.data ? res.log.data : "", res.log.len);
+		mig_buf_putc(&report, '}');
+	}
 	if (rc != MIG_OK)
 		goto fail;
 	if (report.oom)

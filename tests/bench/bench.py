@@ -118,6 +118,8 @@ def gen_split(path, mb):
 # ---------------------------------------------------------------- timing
 
 def timed(cmd, env=None, cwd=None):
+    # no dirty pages of an earlier run may compete with this one's fsyncs
+    os.sync()
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t = time.perf_counter() - t0
@@ -256,6 +258,9 @@ def main():
     cl = None
     try:
         workloads = [("n%d" % n, n) for n in SIZES] + [("bulk", None)]
+        only = os.environ.get("BENCH_ONLY")
+        if only:
+            workloads = [w for w in workloads if w[0] in only.split(",")]
         for wname, n in workloads:
             for dialect in ("sqlite", "pg"):
                 d = os.path.join(work, "%s_%s" % (wname, dialect))
@@ -275,24 +280,43 @@ def main():
             runs = {k: [] for k in ("sqlite_ext", "sqlite_floor", "pg_ext", "pg_floor_a", "pg_floor_b")}
             dsq = os.path.join(work, "%s_sqlite" % wname)
             dpg = os.path.join(work, "%s_pg" % wname)
-            for r in range(rounds):
-                log("%s round %d/%d" % (wname, r + 1, rounds))
+            big = wname == "n%d" % SIZES[-1]
+
+            def v_sqlite_ext(r):
                 t, db = sqlite_ext(work, dsq, wname)
                 runs["sqlite_ext"].append(t)
-                if wname == "n%d" % SIZES[-1] and r == rounds - 1:
+                if big and r == rounds - 1:
+                    os.sync()
                     t0 = time.perf_counter()
                     out = subprocess.run(["sqlite3", "-cmd", ".load " + EXT, db,
                                           "SELECT json_extract(atlas_migrate_apply('bench'), '$.Status');"],
                                          stdout=subprocess.PIPE, text=True).stdout
                     results["runs"]["noop_sqlite"] = [time.perf_counter() - t0]
                     assert "nothing_to_do" in out, out
+
+            def v_sqlite_floor(r):
                 runs["sqlite_floor"].append(sqlite_floor(work, dsq + ".concat.sql", wname))
-                if have_pg:
-                    runs["pg_ext"].append(pg_ext(cl, dpg, "b_ext"))
-                    if wname == "n%d" % SIZES[-1] and r == rounds - 1:
-                        results["runs"]["noop_pg"] = [pg_noop(cl, "b_ext")]
-                    runs["pg_floor_a"].append(pg_floor_a(cl, dpg + ".concat.sql", "b_fa"))
-                    runs["pg_floor_b"].append(pg_floor_b(cl, dpg, "b_fb"))
+
+            def v_pg_ext(r):
+                runs["pg_ext"].append(pg_ext(cl, dpg, "b_ext"))
+                if big and r == rounds - 1:
+                    os.sync()
+                    results["runs"]["noop_pg"] = [pg_noop(cl, "b_ext")]
+
+            def v_pg_floor_a(r):
+                runs["pg_floor_a"].append(pg_floor_a(cl, dpg + ".concat.sql", "b_fa"))
+
+            def v_pg_floor_b(r):
+                runs["pg_floor_b"].append(pg_floor_b(cl, dpg, "b_fb"))
+
+            variants = [v_sqlite_ext, v_sqlite_floor]
+            if have_pg:
+                variants += [v_pg_ext, v_pg_floor_a, v_pg_floor_b]
+            for r in range(rounds):
+                log("%s round %d/%d" % (wname, r + 1, rounds))
+                # interleaved, and rotated so no variant always follows the same one
+                for v in variants[r % len(variants):] + variants[:r % len(variants)]:
+                    v(r)
             results["runs"][wname] = runs
 
         # split

@@ -1167,6 +1167,40 @@ test_url_helpers(void **state)
 	assert_null(s);
 }
 
+/* Go's %q (§0) and JSON strings, as messages and reports write them. */
+static void
+test_quoting(void **state)
+{
+	static const struct
+	{
+		const char *in;
+		const char *go;
+		const char *json;
+	}			cases[] = {
+		{"plain", "\"plain\"", "\"plain\""},
+		{"a\"b\\c", "\"a\\\"b\\\\c\"", "\"a\\\"b\\\\c\""},
+		{"x\n\ty\r", "\"x\\n\\ty\\r\"", "\"x\\n\\ty\\r\""},
+		{"\x01\x7f", "\"\\x01\\x7f\"", "\"\\u0001\x7f\""},
+		{"caf\xc3\xa9", "\"caf\xc3\xa9\"", "\"caf\xc3\xa9\""},
+		{"a\xc2\xa0" "b\xe3\x80\x80", "\"a\\u00a0b\\u3000\"", "\"a\xc2\xa0" "b\xe3\x80\x80\""},
+		{"bad\xff", "\"bad\\xff\"", "\"bad\xff\""},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		mig_buf		b;
+
+		mig_buf_init(&b);
+		assert_int_equal(mig_buf_goquote(&b, cases[i].in, strlen(cases[i].in)), MIG_OK);
+		assert_string_equal(b.data, cases[i].go);
+		mig_buf_reset(&b);
+		assert_int_equal(mig_buf_json_str(&b, cases[i].in, strlen(cases[i].in)), MIG_OK);
+		assert_string_equal(b.data, cases[i].json);
+		mig_buf_free(&b);
+	}
+}
+
 /* A failing allocator over a full apply: never a crash, never a leak. */
 static void
 test_apply_oom(void **state)
@@ -1239,6 +1273,7 @@ main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_opts_json),
 		cmocka_unit_test(test_url_helpers),
+		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_apply_oom),
 	};
 
