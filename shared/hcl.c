@@ -3542,18 +3542,6 @@ query_escape(mig_buf *b, const char *s, size_t len)
 	}
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Go's url.QueryUnescape into the arena; false on a bad escape. */
 static bool
 query_unescape(evalctx *x, const char *s, size_t len, const char **out)
@@ -3575,8 +3563,8 @@ query_unescape(evalctx *x, const char *s, size_t len, const char **out)
 
 			if (i + 2 >= len)
 				return false;
-			h = hexval(s[i + 1]);
-			l = hexval(s[i + 2]);
+			h = mig_hexval(s[i + 1]);
+			l = mig_hexval(s[i + 2]);
 			if (h < 0 || l < 0)
 				return false;
 			r[n++] = (char) (h * 16 + l);

@@ -76,6 +76,18 @@ mig_strdup(const char *s)
 	return s ? mig_strndup(s, strlen(s)) : NULL;
 }
 
+int
+mig_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* ---------------------------------------------------------------- mig_buf */
 
 void

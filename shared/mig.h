@@ -104,6 +104,9 @@ void		mig_free(void *ptr);
 char	   *mig_strdup(const char *s);
 char	   *mig_strndup(const char *s, size_t n);
 
+/* The value of a hex digit, -1 if c is none. */
+int			mig_hexval(int c);
+
 /* A growable byte buffer, always NUL-terminated when data != NULL. */
 typedef struct mig_buf {
 	char	   *data;

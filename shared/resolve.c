@@ -75,17 +75,6 @@ mig_url_redact(const char *url)
 	return mig_buf_steal(&b);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char) tolower((unsigned char) c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * The value of query parameter `key` in url (percent-decoded), or NULL.
  * *out is NULL when absent; returns MIG_ENOMEM only on allocation failure.
@@ -115,9 +104,9 @@ mig_url_query_param(const char *url, const char *key, char **out)
 				return MIG_ENOMEM;
 			while (v < e)
 			{
-				if (*v == '%' && e - v >= 3 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0)
+				if (*v == '%' && e - v >= 3 && mig_hexval(v[1]) >= 0 && mig_hexval(v[2]) >= 0)
 				{
-					*w++ = (char) (hexval(v[1]) * 16 + hexval(v[2]));
+					*w++ = (char) (mig_hexval(v[1]) * 16 + mig_hexval(v[2]));
 					v += 3;
 				}
 				else if (*v == '+')

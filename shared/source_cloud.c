@@ -196,18 +196,6 @@ json_cstr(mig_buf *b, const char *s)
 	return json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * The directory name of an atlas:// URL (§j.3): host + path, percent-
  * decoded, without userinfo, query or fragment.  NULL with *rc set on error.
@@ -238,9 +226,9 @@ atlas_dir_name(const char *url, int *rc, mig_err *err)
 	}
 	for (w = name; p < end; p++)
 	{
-		if (*p == '%' && end - p >= 3 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0)
+		if (*p == '%' && end - p >= 3 && mig_hexval(p[1]) >= 0 && mig_hexval(p[2]) >= 0)
 		{
-			*w++ = (char) (hexval(p[1]) * 16 + hexval(p[2]));
+			*w++ = (char) (mig_hexval(p[1]) * 16 + mig_hexval(p[2]));
 			p += 2;
 		}
 		else
