@@ -323,6 +323,22 @@ def spawn(dbpath, opts):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def wait_running(dbpath, timeout=20):
+    """Wait until a run row says 'running' (its process holds the lock then)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        c = sqlite3.connect(dbpath, timeout=0.05)
+        try:
+            n = c.execute("SELECT count(*) FROM atlas_migrate_runs WHERE status = 'running'").fetchone()[0]
+        except sqlite3.Error:
+            n = 0
+        c.close()
+        if n:
+            return
+        time.sleep(0.02)
+    raise AssertionError("no run started within %ds" % timeout)
+
+
 def test_two_processes_apply_each_file_once():
     files = {"0_log.sql": "CREATE TABLE applied_log (file int);\n"}
     for i in range(1, 4):
@@ -345,7 +361,7 @@ def test_second_process_times_out_with_locked_error():
     con, dbpath, dirpath = setup("locked", files)
     con.close()
     a = spawn(dbpath, {"lock_timeout": "60s"})
-    time.sleep(0.3)
+    wait_running(dbpath)   # a holds the lock from before its run row until the end
     b = spawn(dbpath, {"lock_timeout": "100ms"})
     out_b = b.communicate(timeout=120)[0].strip()
     out_a = a.communicate(timeout=120)[0].strip()
@@ -363,17 +379,7 @@ def test_killed_process_run_is_marked_failed():
     con, dbpath, dirpath = setup("killed", files)
     con.close()
     p = spawn(dbpath, {})
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        c = sqlite3.connect(dbpath)
-        try:
-            n = c.execute("SELECT count(*) FROM atlas_migrate_runs WHERE status = 'running'").fetchone()[0]
-        except sqlite3.Error:
-            n = 0
-        c.close()
-        if n:
-            break
-        time.sleep(0.02)
+    wait_running(dbpath)
     time.sleep(0.3)
     p.send_signal(signal.SIGKILL)
     p.wait()
