@@ -861,7 +861,6 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	mig_plan	plan = {0};
 	int			rc;
 	size_t		i;
-	bool		logged_error = false;
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
@@ -899,29 +898,16 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 		goto out;
 	if ((rc = split_failed(&r)) != MIG_OK)
 		goto out;
-	for (i = 0; i < r.revs.n; i++)
-		if (r.max_version == NULL || strcmp(r.revs.v[i].version, r.max_version) > 0)
-			r.max_version = r.revs.v[i].version;
 
 	/* step 9: pending files; a failure here prints no log (§h.2) */
 	if ((rc = compute_pending(&r, &plan)) != MIG_OK)
 		goto out;
-	/* the baseline row may have been added */
-	if (r.revs.n > 0)
-	{
-		const char *cur = NULL;
-
-		for (i = 0; i < r.revs.n; i++)
-			if (cur == NULL || strcmp(r.revs.v[i].version, cur) > 0)
-				cur = r.revs.v[i].version;
-		res->current = mig_strdup(cur);
-		r.max_version = NULL;
-		for (i = 0; i < r.revs.n; i++)
-			if (r.max_version == NULL || strcmp(r.revs.v[i].version, r.max_version) > 0)
-				r.max_version = r.revs.v[i].version;
-		if (res->current == NULL)
-			goto oom;
-	}
+	/* the current version: the greatest revision, a new baseline row included */
+	for (i = 0; i < r.revs.n; i++)
+		if (r.max_version == NULL || strcmp(r.revs.v[i].version, r.max_version) > 0)
+			r.max_version = r.revs.v[i].version;
+	if (r.max_version && (res->current = mig_strdup(r.max_version)) == NULL)
+		goto oom;
 
 	/* step 10: nothing to do */
 	if (plan.n == 0)
@@ -946,7 +932,6 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 		fail(&r, rc);
 		res->end_ns = mig_now_ns();
 		log_footer(&r, true);
-		logged_error = true;
 		goto out;
 	}
 
@@ -975,7 +960,6 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	res->status = MIG_RUN_SUCCEEDED;
 	res->end_ns = mig_now_ns();
 	log_footer(&r, false);
-	logged_error = true;
 	rc = MIG_OK;
 	goto out;
 
@@ -992,7 +976,6 @@ failed:
 	res->end_ns = mig_now_ns();
 	/* errors outside a file are shown only when no file started (§h.2) */
 	log_footer(&r, true);
-	logged_error = true;
 	goto out;
 
 oom:
@@ -1000,7 +983,6 @@ oom:
 out:
 	if (rc != MIG_OK)
 		fail(&r, rc);
-	(void) logged_error;
 	if (res->end_ns == 0)
 		res->end_ns = mig_now_ns();
 	if (r.max_version && res->current_after == NULL)
