@@ -335,7 +335,7 @@ static const char *const env_attrs[] = {"name", "url", "for_each", NULL};
 static const char *const migration_attrs[] = {
 	"dir", "revisions_schema", "baseline", "exec_order", "lock_timeout", "tx_mode", NULL
 };
-static const char *const cloud_attrs[] = {"token", "url", "project", "ca_file", NULL};
+static const char *const cloud_attrs[] = {"token", "url", "project", "ca_file", "timeout", NULL};
 static const char *const variable_attrs[] = {"type", "default", "description", NULL};
 
 /* Scoped enum words of migration.exec_order (§i.1). */
@@ -4427,6 +4427,7 @@ mig_env_free(mig_env *env)
 	mig_free(env->cloud_url);
 	mig_free(env->cloud_project);
 	mig_free(env->cloud_ca_file);
+	mig_free(env->cloud_timeout);
 	memset(env, 0, sizeof(*env));
 }
 
@@ -4446,7 +4447,8 @@ eval_cloud(evalctx *x, mig_env *env)
 			return rc;
 		if ((rc = eval_string_attr(x, &c->body, "url", "cloud block", true, &env->cloud_url)) != MIG_OK ||
 			(rc = eval_string_attr(x, &c->body, "project", "cloud block", true, &env->cloud_project)) != MIG_OK ||
-			(rc = eval_string_attr(x, &c->body, "ca_file", "cloud block", true, &env->cloud_ca_file)) != MIG_OK)
+			(rc = eval_string_attr(x, &c->body, "ca_file", "cloud block", true, &env->cloud_ca_file)) != MIG_OK ||
+			(rc = eval_string_attr(x, &c->body, "timeout", "cloud block", true, &env->cloud_timeout)) != MIG_OK)
 			return rc;
 	}
 	env->cloud = env->cloud_token != NULL;

@@ -338,6 +338,7 @@ typedef struct mig_env {
 	char	   *cloud_url;			/* default https://api.atlasgo.cloud/query */
 	char	   *cloud_project;		/* default "default" */
 	char	   *cloud_ca_file;		/* extension: CA bundle for private CAs */
+	char	   *cloud_timeout;		/* extension: Go duration bounding a Cloud call */
 } mig_env;
 
 void		mig_env_free(mig_env *env);

@@ -253,7 +253,16 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 	}
 	if (out->lock_timeout_ms < 0)
 		out->lock_timeout_ms = 10000;
+	/* Cloud calls: the call's cloud_timeout, else atlas { cloud { timeout } } */
 	out->cloud_timeout_ms = opts->cloud_timeout_ms > 0 ? opts->cloud_timeout_ms : 0;
+	if (out->cloud_timeout_ms == 0 && env.cloud_timeout && env.cloud_timeout[0])
+	{
+		if ((rc = mig_parse_duration(env.cloud_timeout, &out->cloud_timeout_ms, err)) != MIG_OK)
+		{
+			mig_err_prefix(err, "atlas.hcl: cloud.timeout: ");
+			goto done;
+		}
+	}
 
 	/* §i.2 atlas { cloud { } }: an empty token means no cloud. */
 	out->cloud = env.cloud && env.cloud_token && env.cloud_token[0];

@@ -57,7 +57,7 @@ env {
 CLOUD = StandIn(DIRS, TOKEN, workdir=TMP, name="plain")
 
 
-def fresh(name, url=None, ca=None, dirname="app"):
+def fresh(name, url=None, ca=None, dirname="app", extra=""):
     path = os.path.join(TMP, name + ".db")
     for p in (path, path + ".atlas-lock"):
         if os.path.exists(p):
@@ -65,7 +65,7 @@ def fresh(name, url=None, ca=None, dirname="app"):
     con = sqlite3.connect(path, isolation_level=None)
     con.enable_load_extension(True)
     con.load_extension(EXT)
-    hcl = SEED_HCL % (url or CLOUD.url, 'ca_file = "%s"' % ca if ca else "", dirname)
+    hcl = SEED_HCL % (url or CLOUD.url, ('ca_file = "%s"\n    ' % ca if ca else "") + extra, dirname)
     con.execute("SELECT atlas_config_set(?)", (hcl,))
     return con
 
@@ -192,10 +192,16 @@ def test_hang_ends_at_the_configured_timeout():
     t0 = time.time()
     err = apply_error(con, opts={"cloud_timeout": "1500ms"})
     took = time.time() - t0
-    CLOUD.control("ok")
     contains(err.lower(), "tim")
     check(1.0 <= took < 5.0, "ended after %.2fs" % took)
     eq(user_tables(con), [], "nothing applied")
+    # the same from atlas { cloud { timeout } } in atlas.hcl
+    con = fresh("hang-hcl", extra='timeout = "1s"')
+    t0 = time.time()
+    contains(apply_error(con).lower(), "tim")
+    took = time.time() - t0
+    CLOUD.control("ok")
+    check(0.7 <= took < 4.0, "ended after %.2fs" % took)
 
 
 def test_failed_report_is_a_warning_and_is_retried():

@@ -930,12 +930,14 @@ test_cloud_defaults(void **state)
 	mig_env_free(&e);
 
 	env_ok("atlas {\n  cloud {\n    token = \"t\"\n    url = \"https://127.0.0.1:8443/query\"\n"
-		   "    project = \"p\"\n    ca_file = \"/etc/ssl/private-ca.pem\"\n  }\n}\nenv \"x\" {\n}\n", "x", NULL, &e);
+		   "    project = \"p\"\n    ca_file = \"/etc/ssl/private-ca.pem\"\n    timeout = \"30s\"\n"
+		   "  }\n}\nenv \"x\" {\n}\n", "x", NULL, &e);
 	assert_true(e.cloud);
 	assert_string_equal(e.cloud_token, "t");
 	assert_string_equal(e.cloud_url, "https://127.0.0.1:8443/query");
 	assert_string_equal(e.cloud_project, "p");
 	assert_string_equal(e.cloud_ca_file, "/etc/ssl/private-ca.pem");
+	assert_string_equal(e.cloud_timeout, "30s");
 	mig_env_free(&e);
 
 	/* an empty url or project falls back to the default */
