@@ -467,6 +467,11 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	}
 	if (warnings.len > 2)
 		mig_buf_printf(&extra, "\"Warnings\":%s,", warnings.data);
+	if (extra.oom || extra.data == NULL)
+	{
+		mig_err_set(&err, MIG_ENOMEM, "out of memory");
+		goto fail;
+	}
 	/* the run row keeps the log in its own column: the stored report has no "Log" */
 	extra.data[--extra.len] = '\0';
 	mig_report_json_ex(&res, &cfg, "sqlite3", extra.data, &report);
