@@ -183,6 +183,44 @@ mig_buf_printf(mig_buf *b, const char *fmt,...)
 	return MIG_OK;
 }
 
+/*
+ * Length of a valid UTF-8 sequence at s (max n bytes), 0 if invalid:
+ * overlong forms, surrogates and code points past U+10FFFF are invalid.
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		len,
+				i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xE0) == 0xC0 && s[0] >= 0xC2)
+		len = 2;
+	else if ((s[0] & 0xF0) == 0xE0)
+		len = 3;
+	else if ((s[0] & 0xF8) == 0xF0 && s[0] <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
+		return 0;
+	if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string as Go's encoding/json writes it for our texts: quotes,
+ * backslashes and control characters escaped, invalid UTF-8 replaced by
+ * U+FFFD (so the result is always valid JSON for PostgreSQL, SQLite and the
+ * Cloud API).
+ */
 int
 mig_buf_json_str(mig_buf *b, const char *s, size_t n)
 {
@@ -197,14 +235,31 @@ mig_buf_json_str(mig_buf *b, const char *s, size_t n)
 	{
 		const unsigned char *run = p;
 		char		esc[7];
+		size_t		l;
 
-		/* copy the longest run that needs no escape in one go */
-		while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+		/* copy the longest run of plain ASCII in one go */
+		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
 			p++;
 		if (p > run && mig_buf_append(b, (const char *) run, (size_t) (p - run)) != MIG_OK)
 			return MIG_ENOMEM;
 		if (p == end)
 			break;
+		if (*p >= 0x80)
+		{
+			if ((l = utf8_len(p, (size_t) (end - p))) == 0)
+			{
+				if (mig_buf_puts(b, "\\ufffd") != MIG_OK)
+					return MIG_ENOMEM;
+				p++;
+			}
+			else
+			{
+				if (mig_buf_append(b, (const char *) p, l) != MIG_OK)
+					return MIG_ENOMEM;
+				p += l;
+			}
+			continue;
+		}
 		esc[0] = '\\';
 		switch (*p)
 		{
@@ -238,31 +293,6 @@ mig_buf_json_str(mig_buf *b, const char *s, size_t n)
 		p++;
 	}
 	return mig_buf_putc(b, '"');
-}
-
-/* Length of a valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t		len,
-				i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xE0) == 0xC0 && s[0] >= 0xC2)
-		len = 2;
-	else if ((s[0] & 0xF0) == 0xE0)
-		len = 3;
-	else if ((s[0] & 0xF8) == 0xF0 && s[0] <= 0xF4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	return len;
 }
 
 /* The code point of a valid UTF-8 sequence of length l. */

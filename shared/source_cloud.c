@@ -107,93 +107,10 @@ wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
-/*
- * A JSON string literal as Go's encoder writes it: control bytes escaped,
- * invalid UTF-8 replaced by U+FFFD (so any file content gives valid JSON).
- */
-static int
-json_str(mig_buf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *u = (const unsigned char *) s;
-	size_t		i = 0;
-
-	mig_buf_putc(b, '"');
-	while (i < n)
-	{
-		unsigned char c = u[i];
-		size_t		len = 0,
-					k;
-
-		if (c == '"' || c == '\\')
-		{
-			mig_buf_putc(b, '\\');
-			mig_buf_putc(b, (char) c);
-			i++;
-			continue;
-		}
-		if (c < 0x20)
-		{
-			if (c == '\n')
-				mig_buf_puts(b, "\\n");
-			else if (c == '\r')
-				mig_buf_puts(b, "\\r");
-			else if (c == '\t')
-				mig_buf_puts(b, "\\t");
-			else
-			{
-				char		e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-
-				mig_buf_puts(b, e);
-			}
-			i++;
-			continue;
-		}
-		if (c < 0x80)
-		{
-			size_t		j = i;
-
-			while (j < n && u[j] >= 0x20 && u[j] < 0x80 && u[j] != '"' && u[j] != '\\')
-				j++;
-			mig_buf_append(b, s + i, j - i);
-			i = j;
-			continue;
-		}
-		if ((c & 0xE0) == 0xC0 && c >= 0xC2)
-			len = 2;
-		else if ((c & 0xF0) == 0xE0)
-			len = 3;
-		else if ((c & 0xF8) == 0xF0 && c <= 0xF4)
-			len = 4;
-		if (len == 0 || len > n - i)
-			len = 0;
-		for (k = 1; k < len; k++)
-			if ((u[i + k] & 0xC0) != 0x80)
-				len = 0;
-		/* overlong 3/4-byte forms, surrogates, > U+10FFFF */
-		if (len == 3 && ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xED && u[i + 1] >= 0xA0)))
-			len = 0;
-		if (len == 4 && ((c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] >= 0x90)))
-			len = 0;
-		if (len == 0)
-		{
-			mig_buf_puts(b, "\\ufffd");
-			i++;
-		}
-		else
-		{
-			mig_buf_append(b, s + i, len);
-			i += len;
-		}
-	}
-	mig_buf_putc(b, '"');
-	return b->oom ? MIG_ENOMEM : MIG_OK;
-}
-
 static int
 json_cstr(mig_buf *b, const char *s)
 {
-	return json_str(b, s ? s : "", s ? strlen(s) : 0);
+	return mig_buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
 /*
@@ -1310,7 +1227,7 @@ mig_cloud_report_body(const mig_run_cfg *cfg, const mig_result *res, const mig_d
 			kv_str(&b, &f2, "name", a->file ? a->file->name : "");
 			kv_key(&b, &f2, "content");
 			if (a->file && a->file->data)
-				json_str(&b, a->file->data, a->file->len);
+				mig_buf_json_str(&b, a->file->data, a->file->len);
 			else
 				json_cstr(&b, "");
 			kv_time(&b, &f2, "startTime", a->start_ns);
@@ -1339,7 +1256,7 @@ mig_cloud_report_body(const mig_run_cfg *cfg, const mig_result *res, const mig_d
 	if (plan_failed)
 		json_cstr(&b, res->error);
 	else
-		json_str(&b, res->log.data ? res->log.data : "", res->log.data ? res->log.len : 0);
+		mig_buf_json_str(&b, res->log.data ? res->log.data : "", res->log.data ? res->log.len : 0);
 	if (cfg->dry_run)
 	{
 		kv_key(&b, &first, "dryRun");

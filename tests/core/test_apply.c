@@ -1183,7 +1183,7 @@ test_quoting(void **state)
 		{"\x01\x7f", "\"\\x01\\x7f\"", "\"\\u0001\x7f\""},
 		{"caf\xc3\xa9", "\"caf\xc3\xa9\"", "\"caf\xc3\xa9\""},
 		{"a\xc2\xa0" "b\xe3\x80\x80", "\"a\\u00a0b\\u3000\"", "\"a\xc2\xa0" "b\xe3\x80\x80\""},
-		{"bad\xff", "\"bad\\xff\"", "\"bad\xff\""},
+		{"bad\xff", "\"bad\\xff\"", "\"bad\\ufffd\""},
 	};
 	size_t		i;
 
