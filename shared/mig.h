@@ -428,6 +428,8 @@ void		mig_revs_free(mig_revs *r);
 int			mig_rev_copy(mig_rev *dst, const mig_rev *src);
 /* Append a deep copy of r. */
 int			mig_revs_push(mig_revs *rs, const mig_rev *r);
+/* Index of the row with this version in rs (ascending, bytewise), or -1. */
+long		mig_revs_find(const mig_revs *rs, const char *version);
 
 /* The operator_version the extension writes: "atlas_migrate v0.1.0". */
 #define MIG_OPERATOR_VERSION "atlas_migrate v" MIG_VERSION

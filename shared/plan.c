@@ -35,27 +35,6 @@ push(mig_plan *p, const mig_file *f)
 	return MIG_OK;
 }
 
-long
-mig_revs_find(const mig_revs *revs, const char *version)
-{
-	size_t		lo = 0,
-				hi = revs->n;
-
-	while (lo < hi)
-	{
-		size_t		mid = lo + (hi - lo) / 2;
-		int			c = strcmp(revs->v[mid].version, version);
-
-		if (c == 0)
-			return (long) mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 static bool
 is_partial(const mig_rev *r)
 {

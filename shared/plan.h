@@ -29,9 +29,6 @@ int			mig_plan_fresh(const mig_file *files, size_t n, const char *baseline,
 int			mig_plan_pending(const mig_file *files, size_t n, const mig_revs *revs,
 							 mig_exec_order order, mig_plan *out, mig_err *err);
 
-/* Index of the revision with this version in revs, or -1 (binary search). */
-long		mig_revs_find(const mig_revs *revs, const char *version);
-
 /*
  * §g.7 step 1: index of the last file in files with version T, or an
  * MIG_ENOTFOUND error with Atlas's "Did you mean" suggestion.

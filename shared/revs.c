@@ -80,3 +80,24 @@ mig_revs_push(mig_revs *rs, const mig_rev *r)
 	rs->n++;
 	return MIG_OK;
 }
+
+long
+mig_revs_find(const mig_revs *revs, const char *version)
+{
+	size_t		lo = 0,
+				hi = revs->n;
+
+	while (lo < hi)
+	{
+		size_t		mid = lo + (hi - lo) / 2;
+		int			c = strcmp(revs->v[mid].version, version);
+
+		if (c == 0)
+			return (long) mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}

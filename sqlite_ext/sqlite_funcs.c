@@ -761,14 +761,9 @@ filter_status(tv_table *t, tv_cursor *c, int argc, sqlite3_value **argv)
 	for (i = 0; rc == SQLITE_OK && i < dir.nfiles; i++)
 	{
 		const mig_file *f = &dir.files[i];
-		long		ri = -1;
-		size_t		j;
+		long		ri = mig_revs_find(&revs, f->version);
 		const char *status = "pending";
 
-		/* the revisions are few enough to scan per file for this view */
-		for (j = 0; j < revs.n; j++)
-			if (strcmp(revs.v[j].version, f->version) == 0)
-				ri = (long) j;
 		set_text(c, (int) i, 0, f->version, strlen(f->version));
 		set_text(c, (int) i, 1, f->desc, strlen(f->desc));
 		rc = set_text(c, (int) i, 2, f->name, strlen(f->name));
