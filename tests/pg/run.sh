@@ -47,6 +47,11 @@ if [ ! -x "$PG_BIN/initdb" ]; then
 	exit 0
 fi
 
+# make install writes into the server's shared directories: one run at a
+# time on this machine (several checkouts may test side by side)
+exec 9>/tmp/atlas_migrate-pg-tests.lock
+flock 9
+
 WORK=$(mktemp -d /tmp/atlas_pg.XXXXXX)
 chmod 755 "$WORK"
 # logs live in WORK while running (another suite may clean build/), then
