@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MIG_VERSION "0.1.0"
+#define MIG_VERSION "0.2.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -431,7 +431,7 @@ int			mig_revs_push(mig_revs *rs, const mig_rev *r);
 /* Index of the row with this version in rs (ascending, bytewise), or -1. */
 long		mig_revs_find(const mig_revs *rs, const char *version);
 
-/* The operator_version the extension writes: "atlas_migrate v0.1.0". */
+/* The operator_version the extension writes: "atlas_migrate v0.2.0". */
 #define MIG_OPERATOR_VERSION "atlas_migrate v" MIG_VERSION
 
 #endif							/* MIG_H */

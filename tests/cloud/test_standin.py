@@ -45,7 +45,7 @@ def post(cloud, body, token=TOKEN, cafile=None):
 
 def report_input(**over):
     t = "2024-01-02T03:04:05.123Z"
-    inp = {"projectName": "p", "envName": "prod", "dirName": "app", "atlasVersion": "atlas_migrate v0.1.0",
+    inp = {"projectName": "p", "envName": "prod", "dirName": "app", "atlasVersion": "atlas_migrate v0.2.0",
            "target": {"id": "u", "schema": "main", "url": ""}, "startTime": t, "endTime": t,
            "fromVersion": "", "toVersion": "1", "currentVersion": "1", "log": "x",
            "files": [{"name": "1.sql", "content": "x", "startTime": t, "endTime": t, "skipped": 0,

@@ -382,9 +382,9 @@ def check_sub():
            res.stderr + sent)
     rows = revisions(schema)
     want_rows = [
-        ['1.a', 'sub.up', '2', '2', '2', 'nXyZR020M/mH7LxkoTkJr7BcQkipVg90imQ9I4595dw=', '', '', 'null', 'atlas_migrate v0.1.0'],
+        ['1.a', 'sub.up', '2', '2', '2', 'nXyZR020M/mH7LxkoTkJr7BcQkipVg90imQ9I4595dw=', '', '', 'null', 'atlas_migrate v0.2.0'],
         ['2.10.x-20', 'description', '2', '1', '1', 'wQB3Vh3PHVXQg9OD3Gn7TBxbZN3r1Qb7TtAE1g3q9mQ=', '', '', 'null',
-         'atlas_migrate v0.1.0'],
+         'atlas_migrate v0.2.0'],
     ]
     report(rows == want_rows, 'conformance sub: revision rows as the Atlas CLI writes them (§f.4)', repr(rows))
 

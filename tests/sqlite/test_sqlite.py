@@ -142,7 +142,7 @@ def test_apply_five_files_and_revision_rows():
         eq(r["error"], "", "error")
         eq(r["error_stmt"], "", "error_stmt")
         eq(bytes(r["partial_hashes"]), b"null", "partial_hashes")
-        eq(r["operator_version"], "atlas_migrate v0.1.0", "operator_version")
+        eq(r["operator_version"], "atlas_migrate v0.2.0", "operator_version")
         check(r["execution_time"] > 0, "execution_time")
         check(len(r["executed_at"]) >= 19 and r["executed_at"][10] == " ", "executed_at format " + r["executed_at"])
     eq([r["total"] for r in rows], [1, 2, 2, 1, 1], "totals")
