@@ -42,8 +42,12 @@ typedef struct run {
 	prep	   *preps;
 	size_t		nprep;
 	const char *max_version;	/* greatest version with a committed row */
+	const char *reached;		/* greatest version the database reached:
+								 * max_version without error rows of files
+								 * that applied nothing */
 	bool		in_tx;			/* a transaction we began is open */
 	bool		locked;
+	const mig_apply_hooks *hooks;	/* NULL: none */
 } run;
 
 /* ---------------------------------------------------------------- log (§h.1) */
@@ -628,6 +632,16 @@ exec_file(run *r, prep *p)
 	row.execution_time = mig_now_ns() - t0;
 	if (!dry && (rc = write_row(r, &row)) != MIG_OK)
 		goto failed_write;
+	if (!dry && r->hooks && r->hooks->file_done)
+	{
+		const char *reached = f->version;
+
+		if (r->max_version && strcmp(r->max_version, reached) > 0)
+			reached = r->max_version;
+		if ((rc = r->hooks->file_done(r->hooks->arg, res, res->files_ok + 1, reached,
+									  r->err)) != MIG_OK)
+			goto failed_write;
+	}
 	if (own_tx)
 	{
 		if ((rc = db->commit(db, r->err)) != MIG_OK)
@@ -641,6 +655,8 @@ exec_file(run *r, prep *p)
 	{
 		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
 			r->max_version = f->version;
+		if (r->reached == NULL || strcmp(f->version, r->reached) > 0)
+			r->reached = f->version;
 	}
 	a->end_ns = mig_now_ns();
 	res->files_ok++;
@@ -665,6 +681,8 @@ failed:
 		db->write_revision(db, &row, &werr);
 		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
 			r->max_version = f->version;
+		if (row.applied > 0 && (r->reached == NULL || strcmp(f->version, r->reached) > 0))
+			r->reached = f->version;
 	}
 	else if (p->mode == MIG_TX_FILE)
 	{
@@ -857,6 +875,13 @@ int
 mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 		  mig_result *res, mig_err *err)
 {
+	return mig_apply_ex(db, dir, cfg, NULL, res, err);
+}
+
+int
+mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
+			 const mig_apply_hooks *hooks, mig_result *res, mig_err *err)
+{
 	run			r;
 	mig_plan	plan = {0};
 	int			rc;
@@ -868,6 +893,7 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	r.cfg = cfg;
 	r.res = res;
 	r.err = err;
+	r.hooks = hooks;
 	res->status = MIG_RUN_RUNNING;
 	res->start_ns = mig_now_ns();
 
@@ -877,13 +903,16 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 		goto out;
 	}
 
-	/* §g.1 step 5: the lock */
-	if ((rc = db->lock(db, cfg->lock_timeout_ms, err)) != MIG_OK)
+	/* §g.1 step 5: the lock (run.c takes it before the engine starts) */
+	if (!(hooks && hooks->lock_held))
 	{
-		mig_err_prefix(err, "acquiring database lock: ");
-		goto out;
+		if ((rc = db->lock(db, cfg->lock_timeout_ms, err)) != MIG_OK)
+		{
+			mig_err_prefix(err, "acquiring database lock: ");
+			goto out;
+		}
+		r.locked = true;
 	}
-	r.locked = true;
 
 	/* step 7: the revisions table (not on dry run, DESIGN §6.12) */
 	if (!cfg->dry_run && (rc = db->init_revisions(db, cfg->revisions_schema, err)) != MIG_OK)
@@ -908,6 +937,7 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 			r.max_version = r.revs.v[i].version;
 	if (r.max_version && (res->current = mig_strdup(r.max_version)) == NULL)
 		goto oom;
+	r.reached = r.max_version;
 
 	/* step 10: nothing to do */
 	if (plan.n == 0)
@@ -956,6 +986,7 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 		for (i = 0; i < res->napplied; i++)
 			if (r.max_version == NULL || strcmp(res->applied[i].file->version, r.max_version) > 0)
 				r.max_version = res->applied[i].file->version;
+		r.reached = r.max_version;
 	}
 	res->status = MIG_RUN_SUCCEEDED;
 	res->end_ns = mig_now_ns();
@@ -987,6 +1018,8 @@ out:
 		res->end_ns = mig_now_ns();
 	if (r.max_version && res->current_after == NULL)
 		res->current_after = mig_strdup(r.max_version);
+	if (r.reached && res->reached == NULL)
+		res->reached = mig_strdup(r.reached);
 	if (r.locked)
 	{
 		mig_err		uerr;

@@ -157,7 +157,10 @@ typedef struct mig_result {
 	int64_t		end_ns;
 	char	   *current;		/* greatest revision before (NULL = none) */
 	char	   *target;			/* last pending after cut (NULL = none) */
-	char	   *current_after;	/* greatest revision after the run */
+	char	   *current_after;	/* greatest revision after the run (§j.4) */
+	char	   *reached;		/* the version the database reached: the
+								 * greatest revision of a file that applied
+								 * something (NULL = none) */
 	const mig_file **pending;	/* pending files after the cut */
 	size_t		npending;
 	mig_applied *applied;
@@ -173,13 +176,34 @@ void		mig_result_free(mig_result *r);
 
 /*
  * Apply dir through db with cfg (§g.1 steps 5-14).  The directory must be
- * finished and verified.  Returns MIG_OK when every pending file applied
+ * finished and verified.  Takes and releases the lock itself.  Returns
+ * MIG_OK when every pending file applied
  * (or nothing was pending); otherwise the error, with res describing what
  * happened (res->status FAILED, res->error).  res is always filled as far
  * as the run got, so the host can record it.
  */
 int			mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 					  mig_result *res, mig_err *err);
+
+/* What run.c adds to an engine run. */
+typedef struct mig_apply_hooks {
+	/* The caller holds the migration lock: neither take nor release it. */
+	bool		lock_held;
+
+	/*
+	 * After each file's final revision row (not on dry run): inside the
+	 * file's transaction when it has one, so what it writes commits with the
+	 * file.  files_done counts this file; version is the version the
+	 * database reaches with it.  An error fails the file.  May be NULL.
+	 */
+	int			(*file_done) (void *arg, const mig_result *res, size_t files_done,
+							  const char *version, mig_err *err);
+	void	   *arg;
+} mig_apply_hooks;
+
+/* mig_apply with hooks (NULL: none). */
+int			mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
+						 const mig_apply_hooks *hooks, mig_result *res, mig_err *err);
 
 /* ---------------------------------------------------------------- output */
 

@@ -155,6 +155,7 @@ mig_result_free(mig_result *r)
 	mig_free(r->current);
 	mig_free(r->target);
 	mig_free(r->current_after);
+	mig_free(r->reached);
 	mig_free(r->pending);
 	for (i = 0; i < r->napplied; i++)
 	{

@@ -38,15 +38,106 @@ static const char runs_ddl[] =
 "started_at text NOT NULL, finished_at text, status text NOT NULL, "
 "dry_run integer NOT NULL DEFAULT 0, from_version text, to_version text, "
 "files_applied integer NOT NULL DEFAULT 0, error text, log text, report json, "
-"deployment_url text, cloud_report text, cloud_error text, pid integer)";
+"deployment_url text, cloud_report text, cloud_error text, pid integer, "
+"target_version text, files_pending integer NOT NULL DEFAULT 0, cloud_target text)";
+
+/* Columns added after 0.1.0, for tables an older version created. */
+static const char *const runs_added[] = {
+	"target_version text",
+	"files_pending integer NOT NULL DEFAULT 0",
+	"cloud_target text",
+};
 
 #define SDB(db) ((sqlite_db *) (db))
+
+/* After the lock timed out: how long recording the failed run may wait. */
+#define LOCK_FAIL_GRACE_MS 2000
+
+/* The call whose waits are bounded now (one call at a time per thread). */
+static __thread sqlite_db *current_wait;
+
+int
+sqlite_db_error(sqlite3 *db, mig_err *err)
+{
+	int			code = sqlite3_extended_errcode(db);
+	const char *file = sqlite3_db_filename(db, "main");
+	long long	waited = current_wait ? (long long) current_wait->busy_ms : 0;
+
+	switch (code & 0xff)
+	{
+		case SQLITE_BUSY:
+			mig_err_set(err, MIG_ELOCKED,
+						"database \"%s\" is locked by another connection: %s",
+						file && file[0] ? file : ":memory:", sqlite3_errmsg(db));
+			if (current_wait)
+				mig_err_detail(err, "Waited %lldms for its write transaction to end (lock_timeout %lldms).",
+							   waited, (long long) current_wait->lock_timeout_ms);
+			mig_err_hint(err, "Another process or connection is writing to this database; try again later or raise lock_timeout.");
+			return MIG_ELOCKED;
+		case SQLITE_LOCKED:
+			mig_err_set(err, MIG_ELOCKED, "a table is locked by another statement of this connection: %s",
+						sqlite3_errmsg(db));
+			mig_err_hint(err, "Call atlas_migrate_apply() on its own, not while another statement of the connection reads tables.");
+			return MIG_ELOCKED;
+		case SQLITE_READONLY:
+			mig_err_set(err, MIG_EDB, "database \"%s\" cannot be written: %s",
+						file && file[0] ? file : ":memory:", sqlite3_errmsg(db));
+			if (code == SQLITE_READONLY_CANTINIT || code == SQLITE_READONLY_CANTLOCK ||
+				code == SQLITE_READONLY_DIRECTORY)
+				mig_err_hint(err, "A WAL database needs write access to its directory (for the -wal and -shm files).");
+			else
+				mig_err_hint(err, "Open the database read-write, and check the file's and directory's permissions.");
+			return MIG_EDB;
+		case SQLITE_CANTOPEN:
+			mig_err_set(err, MIG_EDB, "database \"%s\" cannot be opened: %s",
+						file && file[0] ? file : ":memory:", sqlite3_errmsg(db));
+			mig_err_hint(err, "A WAL database needs write access to its directory (for the -wal and -shm files).");
+			return MIG_EDB;
+		default:
+			mig_err_set(err, MIG_EDB, "%s", sqlite3_errmsg(db));
+			return MIG_EDB;
+	}
+}
 
 static int
 db_error(sqlite3 *db, mig_err *err)
 {
-	mig_err_set(err, MIG_EDB, "%s", sqlite3_errmsg(db));
-	return MIG_EDB;
+	return sqlite_db_error(db, err);
+}
+
+/* The busy handler: short sleeps until the call's deadline. */
+static int
+busy_wait(void *arg, int count)
+{
+	sqlite_db  *s = arg;
+	int64_t		left_ms = (s->deadline_ns - mig_now_ns()) / 1000000;
+	int			ms = count < 4 ? 5 << count : 50;
+
+	if (left_ms <= 0)
+		return 0;
+	if (ms > left_ms)
+		ms = (int) left_ms;
+	sqlite3_sleep(ms);
+	s->busy_ms += ms;
+	return 1;
+}
+
+void
+sqlite_db_wait_begin(sqlite_db *s, int64_t timeout_ms)
+{
+	s->lock_timeout_ms = timeout_ms;
+	s->deadline_ns = mig_now_ns() + timeout_ms * 1000000;
+	s->busy_ms = 0;
+	current_wait = s;
+	sqlite3_busy_handler(s->db, busy_wait, s);
+}
+
+void
+sqlite_db_wait_end(sqlite_db *s)
+{
+	if (current_wait == s)
+		current_wait = NULL;
+	s->deadline_ns = 0;
 }
 
 int
@@ -57,19 +148,74 @@ sqlite_db_exec_plain(sqlite_db *s, const char *sql, mig_err *err)
 	return MIG_OK;
 }
 
+int
+sqlite_table_check(sqlite3 *db, const char *name, bool *exists, mig_err *err)
+{
+	sqlite3_stmt *st;
+	int			rc;
+
+	*exists = false;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
+						   -1, &st, NULL) != SQLITE_OK)
+		return db_error(db, err);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*exists = rc == SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	{
+		rc = db_error(db, err);
+		sqlite3_finalize(st);
+		return rc;
+	}
+	sqlite3_finalize(st);
+	return MIG_OK;
+}
+
 bool
 sqlite_table_exists(sqlite3 *db, const char *name)
 {
-	sqlite3_stmt *st;
+	mig_err		err;
 	bool		found = false;
 
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
-						   -1, &st, NULL) != SQLITE_OK)
-		return false;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return found;
+	return sqlite_table_check(db, name, &found, &err) == MIG_OK && found;
+}
+
+/* Add the columns a table made by an older version lacks. */
+static int
+upgrade_runs(sqlite3 *db, mig_err *err)
+{
+	size_t		i;
+
+	for (i = 0; i < sizeof(runs_added) / sizeof(runs_added[0]); i++)
+	{
+		const char *col = runs_added[i];
+		size_t		n = strcspn(col, " ");
+		sqlite3_stmt *st;
+		bool		found = false;
+		int			rc;
+
+		if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('" SQLITE_RUNS_TABLE "', 'main') "
+							   "WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+			return db_error(db, err);
+		sqlite3_bind_text(st, 1, col, (int) n, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		found = rc == SQLITE_ROW;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return db_error(db, err);
+		if (!found)
+		{
+			char	   *sql = sqlite3_mprintf("ALTER TABLE main." SQLITE_RUNS_TABLE " ADD COLUMN %s", col);
+
+			if (sql == NULL)
+				return mig_err_set(err, MIG_ENOMEM, "out of memory");
+			rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+			sqlite3_free(sql);
+			if (rc != SQLITE_OK)
+				return db_error(db, err);
+		}
+	}
+	return MIG_OK;
 }
 
 int
@@ -78,7 +224,7 @@ sqlite_db_ensure_tables(sqlite3 *db, mig_err *err)
 	if (sqlite3_exec(db, config_ddl, NULL, NULL, NULL) != SQLITE_OK ||
 		sqlite3_exec(db, runs_ddl, NULL, NULL, NULL) != SQLITE_OK)
 		return db_error(db, err);
-	return MIG_OK;
+	return upgrade_runs(db, err);
 }
 
 /* §f.2: "YYYY-MM-DD HH:MM:SS[.fffffffff]±HH:MM", the writer's local zone. */
@@ -120,7 +266,15 @@ s_lock(mig_db *db, int64_t timeout_ms, mig_err *err)
 	if (file == NULL || file[0] == '\0')
 		return MIG_OK;			/* :memory: or temp: one connection only */
 	if (s->lock_fd >= 0)
-		return MIG_OK;			/* the host took it before its run row */
+		return MIG_OK;			/* taken already */
+	if (s->deadline_ns > 0)
+	{
+		/* one bound for every wait of the call */
+		int64_t		left = (s->deadline_ns - mig_now_ns()) / 1000000;
+
+		if (left < timeout_ms)
+			timeout_ms = left > 0 ? left : 0;
+	}
 	sqlite3_free(s->lock_path);
 	s->lock_path = sqlite3_mprintf("%s.atlas-lock", file);
 	if (s->lock_path == NULL)
@@ -141,8 +295,11 @@ s_lock(mig_db *db, int64_t timeout_ms, mig_err *err)
 		{
 			mig_err_set(err, MIG_ELOCKED,
 						"sql/sqlite: lock on \"%s\" is held by another process (waited %lldms)",
-						s->lock_path, (long long) timeout_ms);
+						s->lock_path, (long long) (waited + s->busy_ms));
 			mig_err_hint(err, "Another atlas_migrate_apply is running on this database; try again later or raise lock_timeout.");
+			/* a short grace to record the failure between the other run's files */
+			if (s->deadline_ns > 0)
+				s->deadline_ns = mig_now_ns() + LOCK_FAIL_GRACE_MS * 1000000;
 			goto fail;
 		}
 		/* Atlas's polling: 25 ms doubling, capped at 1 s, never past the timeout */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cloud.h"
+#include "run.h"
 #include "sqlite_host.h"
 
 /* ---------------------------------------------------------------- errors */
@@ -53,8 +53,13 @@ load_config(sqlite3 *db, int *len, mig_err *err)
 {
 	sqlite3_stmt *st;
 	char	   *hcl = NULL;
+	bool		exists = false;
+	int			rc;
 
-	if (!sqlite_table_exists(db, SQLITE_CONFIG_TABLE))
+	/* a busy or unreadable database says so: it is not "no configuration" */
+	if (sqlite_table_check(db, SQLITE_CONFIG_TABLE, &exists, err) != MIG_OK)
+		return NULL;
+	if (!exists)
 	{
 		mig_err_set(err, MIG_ECONFIG, "no atlas.hcl configuration is stored in this database");
 		mig_err_hint(err, "Store one first: SELECT atlas_config_set(readfile('atlas.hcl'));");
@@ -62,10 +67,10 @@ load_config(sqlite3 *db, int *len, mig_err *err)
 	}
 	if (sqlite3_prepare_v2(db, "SELECT hcl FROM main." SQLITE_CONFIG_TABLE " WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
 	{
-		mig_err_set(err, MIG_EDB, "%s", sqlite3_errmsg(db));
+		sqlite_db_error(db, err);
 		return NULL;
 	}
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 	{
 		*len = sqlite3_column_bytes(st, 0);
 		hcl = sqlite3_malloc(*len + 1);
@@ -77,6 +82,8 @@ load_config(sqlite3 *db, int *len, mig_err *err)
 		else
 			mig_err_set(err, MIG_ENOMEM, "out of memory");
 	}
+	else if (rc != SQLITE_DONE)
+		sqlite_db_error(db, err);
 	else
 	{
 		mig_err_set(err, MIG_ECONFIG, "no atlas.hcl configuration is stored in this database");
@@ -138,208 +145,64 @@ fn_config_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 /* Statements of this connection that are running (the caller's included). */
 static int
-busy_statements(sqlite3 *db)
+busy_statements(sqlite3 *db, sqlite3_stmt **caller)
 {
 	sqlite3_stmt *p = NULL;
 	int			n = 0;
 
 	while ((p = sqlite3_next_stmt(db, p)) != NULL)
 		if (sqlite3_stmt_busy(p))
+		{
+			*caller = p;
 			n++;
+		}
 	return n;
 }
 
-static int64_t
-insert_run(sqlite3 *db, const mig_run_cfg *cfg, mig_err *err)
-{
-	sqlite3_stmt *st;
-	int64_t		id = 0;
-
-	if (sqlite3_prepare_v2(db, "INSERT INTO main." SQLITE_RUNS_TABLE
-						   " (env, dir, started_at, status, dry_run, pid) "
-						   "VALUES (?1, ?2, strftime('%Y-%m-%d %H:%M:%f', 'now'), 'running', ?3, ?4)",
-						   -1, &st, NULL) != SQLITE_OK)
-	{
-		mig_err_set(err, MIG_EDB, "%s", sqlite3_errmsg(db));
-		return 0;
-	}
-	sqlite3_bind_text(st, 1, cfg->env_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, cfg->dir_url_redacted, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, cfg->dry_run ? 1 : 0);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64) getpid());
-	if (sqlite3_step(st) == SQLITE_DONE)
-		id = sqlite3_last_insert_rowid(db);
-	else
-		mig_err_set(err, MIG_EDB, "%s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return id;
-}
-
-static void
-finish_run(sqlite3 *db, int64_t id, const mig_result *res, const char *error,
-		   const char *report)
-{
-	sqlite3_stmt *st;
-
-	if (id == 0)
-		return;
-	if (sqlite3_prepare_v2(db, "UPDATE main." SQLITE_RUNS_TABLE " SET finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), "
-						   "status = ?2, from_version = ?3, to_version = ?4, files_applied = ?5, error = ?6, "
-						   "log = ?7, report = ?8 WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, mig_run_status_name(error ? MIG_RUN_FAILED : res->status), -1, SQLITE_STATIC);
-	if (res->current)
-		sqlite3_bind_text(st, 3, res->current, -1, SQLITE_STATIC);
-	if (res->target)
-		sqlite3_bind_text(st, 4, res->target, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64) res->files_ok);
-	if (error)
-		sqlite3_bind_text(st, 6, error, -1, SQLITE_STATIC);
-	if (res->log.data)
-		sqlite3_bind_text(st, 7, res->log.data, (int) res->log.len, SQLITE_STATIC);
-	if (report)
-		sqlite3_bind_text(st, 8, report, -1, SQLITE_STATIC);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
-}
-
-/* Reports kept for a retry at most; older ones are dropped with a note. */
-#define MAX_PENDING_REPORTS 100
-
-/* Set a run's cloud columns: the deployment URL, or the pending body and error. */
-static void
-set_cloud_columns(sqlite3 *db, int64_t id, const char *url, const char *body, const char *error)
-{
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(db, "UPDATE main." SQLITE_RUNS_TABLE " SET deployment_url = coalesce(?2, deployment_url), "
-						   "cloud_report = ?3, cloud_error = ?4 WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_int64(st, 1, id);
-	if (url)
-		sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-	if (body)
-		sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
-	if (error)
-		sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
-}
-
-/* Append a JSON string to a JSON array under construction ("[" ... ). */
-static void
-warn(mig_buf *warnings, const char *prefix, const char *msg)
-{
-	mig_buf		t;
-
-	mig_buf_init(&t);
-	mig_buf_puts(&t, prefix);
-	mig_buf_puts(&t, msg);
-	if (warnings->len > 1)
-		mig_buf_putc(warnings, ',');
-	mig_buf_json_str(warnings, t.data ? t.data : prefix, t.len);
-	mig_buf_free(&t);
-}
-
 /*
- * §j.4: report this run to Atlas Cloud, after re-sending the reports that
- * failed before (oldest first).  A failure is a warning and the body is kept
- * in the run row for the next call; it never changes the apply result.
- * Inside the caller's transaction nothing is sent: the body is stored, and
- * is sent by a later call only if the caller commits.
+ * Does the calling statement read tables (SELECT atlas_migrate_apply(name)
+ * FROM envs)?  Its open cursor would block the migrations' schema changes
+ * part-way ("database table is locked"), so such a call is refused before
+ * anything runs: its bytecode opens a table or index cursor.
  */
-static void
-cloud_step(sqlite3 *db, mig_db *mdb, const mig_run_cfg *cfg, const mig_result *res,
-		   int64_t run_id, bool send_now, mig_buf *warnings, char **deploy_url)
+static bool
+caller_reads_tables(sqlite3 *db, sqlite3_stmt *caller)
 {
-	mig_buf		body;
-	mig_err		err;
+	const char *sql = caller ? sqlite3_sql(caller) : NULL;
+	char	   *explain;
 	sqlite3_stmt *st;
-	bool		cloud_down = false;
+	bool		reads = false;
 
-	if (!cfg->cloud || !cfg->cloud_dir || run_id == 0)
-		return;
-	mig_err_clear(&err);
-	if (send_now &&
-		sqlite3_prepare_v2(db, "SELECT id, cloud_report FROM main." SQLITE_RUNS_TABLE
-						   " WHERE cloud_report IS NOT NULL AND id <> ?1 ORDER BY id", -1, &st, NULL) == SQLITE_OK)
+	if (sql == NULL || (explain = sqlite3_mprintf("EXPLAIN %s", sql)) == NULL)
+		return false;
+	if (sqlite3_prepare_v2(db, explain, -1, &st, NULL) == SQLITE_OK)
 	{
-		int64_t    *ids = NULL;
-		char	  **bodies = NULL;
-		size_t		n = 0,
-					cap = 0,
-					i;
-
-		/* read first: no statement stays open while we write */
-		sqlite3_bind_int64(st, 1, run_id);
-		while (sqlite3_step(st) == SQLITE_ROW)
+		while (!reads && sqlite3_step(st) == SQLITE_ROW)
 		{
-			if (n == cap)
-			{
-				size_t		nc = cap ? cap * 2 : 8;
-				int64_t    *ni = mig_realloc(ids, nc * sizeof(*ids));
-				char	  **nb;
+			const char *op = (const char *) sqlite3_column_text(st, 1);
 
-				if (ni == NULL)
-					break;
-				ids = ni;
-				nb = mig_realloc(bodies, nc * sizeof(*bodies));
-				if (nb == NULL)
-					break;
-				bodies = nb;
-				cap = nc;
-			}
-			ids[n] = sqlite3_column_int64(st, 0);
-			bodies[n] = mig_strdup((const char *) sqlite3_column_text(st, 1));
-			if (bodies[n] == NULL)
-				break;
-			n++;
+			reads = op && (strcmp(op, "OpenRead") == 0 || strcmp(op, "OpenWrite") == 0 ||
+						   strcmp(op, "VOpen") == 0);
 		}
 		sqlite3_finalize(st);
-		for (i = 0; i < n; i++)
-		{
-			char	   *url = NULL;
+	}
+	sqlite3_free(explain);
+	return reads;
+}
 
-			if (!cloud_down && i + MAX_PENDING_REPORTS >= n)
-			{
-				if (mig_cloud_send(cfg, NULL, mdb, bodies[i], strlen(bodies[i]), &url, &err) == MIG_OK)
-					set_cloud_columns(db, ids[i], url, NULL, NULL);
-				else
-				{
-					cloud_down = true;
-					set_cloud_columns(db, ids[i], NULL, bodies[i], err.msg);
-					warn(warnings, "atlas cloud: an earlier deployment report is still not sent: ", err.msg);
-				}
-			}
-			else if (i + MAX_PENDING_REPORTS < n)
-				set_cloud_columns(db, ids[i], NULL, NULL, "not sent: dropped, too many reports were pending");
-			mig_free(url);
-			mig_free(bodies[i]);
-		}
-		mig_free(ids);
-		mig_free(bodies);
-	}
+/* The env's resolved configuration, or an error naming what is wrong. */
+static int
+load_cfg(sqlite3 *db, const char *env, const mig_opts *opts, mig_run_cfg *cfg, mig_err *err)
+{
+	char	   *hcl;
+	int			len = 0,
+				rc;
 
-	mig_buf_init(&body);
-	if (mig_cloud_report_body(cfg, res, mdb, &body, &err) != MIG_OK)
-	{
-		warn(warnings, "atlas cloud: building the deployment report failed: ", err.msg);
-		mig_buf_free(&body);
-		return;
-	}
-	if (!send_now)
-		set_cloud_columns(db, run_id, NULL, body.data, "not sent yet: the run is inside the caller's transaction");
-	else if (cloud_down)
-		set_cloud_columns(db, run_id, NULL, body.data, err.msg);
-	else if (mig_cloud_send(cfg, NULL, mdb, body.data, body.len, deploy_url, &err) == MIG_OK)
-		set_cloud_columns(db, run_id, *deploy_url, NULL, NULL);
-	else
-	{
-		set_cloud_columns(db, run_id, NULL, body.data, err.msg);
-		warn(warnings, "atlas cloud: reporting the deployment failed (kept for the next call): ", err.msg);
-	}
-	mig_buf_free(&body);
+	if ((hcl = load_config(db, &len, err)) == NULL)
+		return err->code;
+	rc = mig_resolve(hcl, (size_t) len, env, opts, cfg, err);
+	sqlite3_free(hcl);
+	return rc;
 }
 
 static void
@@ -347,42 +210,32 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	sqlite3    *db = sqlite3_context_db_handle(ctx);
 	const char *env = (const char *) sqlite3_value_text(argv[0]);
+	sqlite3_stmt *caller = NULL;
 	mig_opts	opts;
 	mig_run_cfg cfg;
-	mig_result	res;
-	mig_dir		dir;
-	mig_err		err,
-				rerr;
+	mig_run_opts ropts;
+	mig_run_out out;
+	mig_err		err;
 	sqlite_db	sdb;
-	mig_buf		report,
-				extra,
-				warnings;
-	char	   *hcl = NULL,
-			   *deploy_url = NULL;
-	int			hcl_len = 0,
-				rc,
-				old_busy;
-	int64_t		run_id = 0;
+	sqlite_history hist;
+	int			rc,
+				old_busy = -1;
 	bool		autocommit = sqlite3_get_autocommit(db) != 0;
 
 	mig_opts_init(&opts);
 	memset(&cfg, 0, sizeof(cfg));
-	mig_result_init(&res);
-	mig_dir_init(&dir);
+	mig_run_out_init(&out);
 	mig_err_clear(&err);
-	mig_buf_init(&report);
-	mig_buf_init(&extra);
-	mig_buf_init(&warnings);
-	old_busy = -1;
+	sqlite_db_init(&sdb, db, autocommit ? HOST_OWN_TX : HOST_SAVEPOINT);
 
 	/* DESIGN §2: alone in autocommit, or inside the caller's transaction */
-	if ((autocommit && sqlite3_txn_state(db, NULL) != SQLITE_TXN_NONE) || busy_statements(db) > 1)
+	if ((autocommit && sqlite3_txn_state(db, NULL) != SQLITE_TXN_NONE) ||
+		busy_statements(db, &caller) > 1 || caller_reads_tables(db, caller))
 	{
 		mig_err_set(&err, MIG_ESTATE,
 					"atlas_migrate_apply() cannot run while another statement of this connection is active");
 		mig_err_hint(&err, "Call it on its own, as SELECT atlas_migrate_apply('env'); not from a query that reads tables.");
-		sqlite_result_mig_err(ctx, &err);
-		return;
+		goto fail;
 	}
 	if (env == NULL)
 	{
@@ -396,14 +249,11 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		if (mig_opts_parse_json(o, (size_t) sqlite3_value_bytes(argv[1]), &opts, &err) != MIG_OK)
 			goto fail;
 	}
-	if ((hcl = load_config(db, &hcl_len, &err)) == NULL)
-		goto fail;
-	if (mig_resolve(hcl, (size_t) hcl_len, env, &opts, &cfg, &err) != MIG_OK)
-		goto fail;
 
 	/*
-	 * Another process may be writing: wait for its transactions (up to the
-	 * lock timeout) instead of failing with "database is locked".
+	 * Every wait of the call (another connection's write transaction, the
+	 * sidecar lock) ends within lock_timeout: the option's value until the
+	 * configuration is read, then the resolved one.
 	 */
 	{
 		sqlite3_stmt *st;
@@ -412,98 +262,36 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 			sqlite3_step(st) == SQLITE_ROW)
 			old_busy = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
-		if (old_busy >= 0 && old_busy < cfg.lock_timeout_ms + 5000)
-			sqlite3_busy_timeout(db, (int) (cfg.lock_timeout_ms + 5000));
 	}
-
+	sqlite_db_wait_begin(&sdb, opts.lock_timeout_ms >= 0 ? opts.lock_timeout_ms : 10000 /* §g.8 */);
+	if (load_cfg(db, env, &opts, &cfg, &err) != MIG_OK)
+		goto fail;
+	sdb.deadline_ns += (cfg.lock_timeout_ms - sdb.lock_timeout_ms) * 1000000;
+	sdb.lock_timeout_ms = cfg.lock_timeout_ms;
 	if (sqlite_db_ensure_tables(db, &err) != MIG_OK)
 		goto fail;
 
-	/*
-	 * The cross-process lock comes first, so a second process waits for it
-	 * (up to lock_timeout), not for the first one's write transactions.
-	 * mig_apply takes it again (a no-op) and releases it.
-	 */
-	sqlite_db_init(&sdb, db, autocommit ? HOST_OWN_TX : HOST_SAVEPOINT);
-	if ((rc = sdb.base.lock(&sdb.base, cfg.lock_timeout_ms, &err)) != MIG_OK)
-	{
-		mig_err_prefix(&err, "acquiring database lock: ");
-		res.error = mig_strdup(err.msg);
-		res.end_ns = res.start_ns = mig_now_ns();
-		run_id = insert_run(db, &cfg, &rerr);
-	}
-	else if ((run_id = insert_run(db, &cfg, &err)) == 0)
-		rc = err.code;
-	else
-	{
-		sdb.run_id = run_id;
-		rc = mig_source_load(&cfg, &sdb.base, &dir, &err);
-		if (rc == MIG_OK)
-			rc = mig_apply(&sdb.base, &dir, &cfg, &res, &err);
-	}
-	sqlite_db_close(&sdb);
-	if (rc != MIG_OK && run_id == 0)
-		goto fail;
-	if (rc != MIG_OK)
-	{
-		res.status = MIG_RUN_FAILED;
-		if (res.error == NULL)
-			res.error = mig_strdup(err.msg);
-	}
-	if (res.end_ns == 0)
-		res.end_ns = mig_now_ns();
-
-	mig_buf_putc(&warnings, '[');
-	cloud_step(db, &sdb.base, &cfg, &res, run_id, autocommit, &warnings, &deploy_url);
-	mig_buf_putc(&warnings, ']');
-
-	mig_buf_printf(&extra, "\"RunID\":%lld,\"Status\":\"%s\",", (long long) run_id,
-				   mig_run_status_name(rc != MIG_OK ? MIG_RUN_FAILED : res.status));
-	if (deploy_url)
-	{
-		mig_buf_puts(&extra, "\"DeploymentURL\":");
-		mig_buf_json_str(&extra, deploy_url, strlen(deploy_url));
-		mig_buf_putc(&extra, ',');
-	}
-	if (warnings.len > 2)
-		mig_buf_printf(&extra, "\"Warnings\":%s,", warnings.data);
-	if (extra.oom || extra.data == NULL)
-	{
-		mig_err_set(&err, MIG_ENOMEM, "out of memory");
-		goto fail;
-	}
-	/* the run row keeps the log in its own column: the stored report has no "Log" */
-	extra.data[--extra.len] = '\0';
-	mig_report_json_ex(&res, &cfg, "sqlite3", extra.data, &report);
-	finish_run(db, run_id, &res, rc != MIG_OK ? err.msg : NULL, report.oom ? NULL : report.data);
-	if (rc == MIG_OK && !report.oom)
-	{
-		/* the returned report: the same with the log */
-		report.data[--report.len] = '\0';
-		mig_buf_puts(&report, ",\"Log\":");
-		mig_buf_json_str(&report, res.log.data ? res.log.data : "", res.log.len);
-		mig_buf_putc(&report, '}');
-	}
+	sqlite_history_init(&hist, &sdb);
+	ropts.send_reports = autocommit;
+	ropts.report_log = true;
+	ropts.lock_first = true;
+	rc = mig_run(&sdb.base, &hist.base, &cfg, &ropts, &out, &err);
 	if (rc != MIG_OK)
 		goto fail;
-	if (report.oom)
+	if (out.report == NULL)
 		sqlite3_result_error_nomem(ctx);
 	else
-		sqlite3_result_text(ctx, report.data, (int) report.len, SQLITE_TRANSIENT);
+		sqlite3_result_text(ctx, out.report, -1, SQLITE_TRANSIENT);
 	goto done;
 
 fail:
 	sqlite_result_mig_err(ctx, &err);
 done:
+	sqlite_db_wait_end(&sdb);
+	sqlite_db_close(&sdb);
 	if (old_busy >= 0)
 		sqlite3_busy_timeout(db, old_busy);
-	sqlite3_free(hcl);
-	mig_buf_free(&report);
-	mig_buf_free(&extra);
-	mig_buf_free(&warnings);
-	mig_free(deploy_url);
-	mig_dir_free(&dir);
-	mig_result_free(&res);
+	mig_run_out_free(&out);
 	mig_run_cfg_free(&cfg);
 	mig_opts_free(&opts);
 }
@@ -731,13 +519,11 @@ filter_status(tv_table *t, tv_cursor *c, int argc, sqlite3_value **argv)
 	mig_run_cfg cfg;
 	mig_dir		dir;
 	mig_revs	revs = {0};
+	mig_status_row *rows = NULL;
 	mig_err		err;
 	sqlite_db	sdb;
-	char	   *hcl = NULL;
-	int			hcl_len = 0,
-				rc = SQLITE_OK;
+	int			rc = SQLITE_OK;
 	size_t		i;
-	const char *baseline = NULL;
 
 	mig_opts_init(&opts);
 	memset(&cfg, 0, sizeof(cfg));
@@ -749,47 +535,28 @@ filter_status(tv_table *t, tv_cursor *c, int argc, sqlite3_value **argv)
 		mig_err_set(&err, MIG_EINVAL, "atlas_migrate_status: env must not be NULL");
 		goto fail;
 	}
-	if ((hcl = load_config(t->db, &hcl_len, &err)) == NULL ||
-		mig_resolve(hcl, (size_t) hcl_len, env, &opts, &cfg, &err) != MIG_OK ||
+	if (load_cfg(t->db, env, &opts, &cfg, &err) != MIG_OK ||
 		mig_source_load(&cfg, &sdb.base, &dir, &err) != MIG_OK ||
-		sdb.base.read_revisions(&sdb.base, cfg.revisions_schema, &revs, &err) != MIG_OK)
+		sdb.base.read_revisions(&sdb.base, cfg.revisions_schema, &revs, &err) != MIG_OK ||
+		mig_status(&dir, &revs, &cfg, sdb.base.lex_flags, &rows, &err) != MIG_OK)
 		goto fail;
-	for (i = 0; i < revs.n; i++)
-		if (revs.v[i].type & MIG_REV_BASELINE)
-			baseline = revs.v[i].version;
 	rc = cursor_alloc(c, (int) dir.nfiles);
 	for (i = 0; rc == SQLITE_OK && i < dir.nfiles; i++)
 	{
-		const mig_file *f = &dir.files[i];
-		long		ri = mig_revs_find(&revs, f->version);
-		const char *status = "pending";
+		const mig_status_row *r = &rows[i];
+		const mig_file *f = r->file;
 
 		set_text(c, (int) i, 0, f->version, strlen(f->version));
 		set_text(c, (int) i, 1, f->desc, strlen(f->desc));
-		rc = set_text(c, (int) i, 2, f->name, strlen(f->name));
-		if (ri >= 0)
-		{
-			const mig_rev *r = &revs.v[ri];
-
-			if (r->type & MIG_REV_BASELINE)
-				status = "baseline";
-			else if (r->error && r->error[0])
-				status = "failed";
-			else if (r->applied != r->total)
-				status = "partial";
-			else
-				status = "applied";
-			set_int(c, (int) i, 4, r->applied);
+		set_text(c, (int) i, 2, f->name, strlen(f->name));
+		rc = set_text(c, (int) i, 3, r->status, strlen(r->status));
+		set_int(c, (int) i, 4, r->applied);
+		if (r->total >= 0)
 			set_int(c, (int) i, 5, r->total);
-			if (r->error && r->error[0])
-				set_text(c, (int) i, 7, r->error, strlen(r->error));
-		}
-		else if (baseline && strcmp(f->version, baseline) < 0)
-			status = "baseline";
-		if (rc == SQLITE_OK)
-			rc = set_text(c, (int) i, 3, status, strlen(status));
+		if (rc == SQLITE_OK && r->rev && r->rev->error && r->rev->error[0])
+			rc = set_text(c, (int) i, 7, r->rev->error, strlen(r->rev->error));
 	}
-	/* executed_at: read separately (the core does not keep it) */
+	/* executed_at as stored (§f.2 text; the core keeps no text form) */
 	if (rc == SQLITE_OK && sqlite_table_exists(t->db, SQLITE_REVISIONS_TABLE))
 	{
 		sqlite3_stmt *st;
@@ -797,12 +564,14 @@ filter_status(tv_table *t, tv_cursor *c, int argc, sqlite3_value **argv)
 		if (sqlite3_prepare_v2(t->db, "SELECT executed_at FROM main." SQLITE_REVISIONS_TABLE
 							   " WHERE version = ?1", -1, &st, NULL) == SQLITE_OK)
 		{
-			for (i = 0; i < dir.nfiles; i++)
+			for (i = 0; rc == SQLITE_OK && i < dir.nfiles; i++)
 			{
+				if (rows[i].rev == NULL)
+					continue;
 				sqlite3_bind_text(st, 1, dir.files[i].version, -1, SQLITE_STATIC);
 				if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-					set_text(c, (int) i, 6, (const char *) sqlite3_column_text(st, 0),
-							 (size_t) sqlite3_column_bytes(st, 0));
+					rc = set_text(c, (int) i, 6, (const char *) sqlite3_column_text(st, 0),
+								  (size_t) sqlite3_column_bytes(st, 0));
 				sqlite3_reset(st);
 			}
 			sqlite3_finalize(st);
@@ -813,7 +582,7 @@ fail:
 	rc = vt_error(&c->base, &err);
 done:
 	sqlite_db_close(&sdb);
-	sqlite3_free(hcl);
+	mig_free(rows);
 	mig_revs_free(&revs);
 	mig_dir_free(&dir);
 	mig_run_cfg_free(&cfg);

@@ -11,6 +11,7 @@
 SQLITE_EXTENSION_INIT3
 
 #include "db.h"
+#include "run.h"
 
 /* Table names the extension owns (DESIGN §6.19: not counted as "dirty"). */
 #define SQLITE_CONFIG_TABLE "atlas_config"
@@ -35,7 +36,40 @@ typedef struct sqlite_db {
 	char	   *fk_before;		/* foreign_key_check output before BEGIN */
 	sqlite3_stmt *write_stmt;	/* cached revision upsert */
 	bool		in_tx;
+
+	/*
+	 * The call's waits (another connection's write lock, the sidecar lock)
+	 * end together at deadline_ns (0 = no bound): lock_timeout bounds them
+	 * all.  busy_ms is how long the busy handler has waited so far.
+	 */
+	int64_t		deadline_ns;
+	int64_t		busy_ms;
+	int64_t		lock_timeout_ms;
 } sqlite_db;
+
+/* The run history (atlas_migrate_runs) on the same connection. */
+typedef struct sqlite_history {
+	mig_history base;
+	sqlite3    *db;
+	sqlite_db  *sdb;
+} sqlite_history;
+
+void		sqlite_history_init(sqlite_history *h, sqlite_db *sdb);
+
+/*
+ * Bound every wait of this call by timeout_ms from now: installs a busy
+ * handler on the connection (restore the caller's with
+ * sqlite_db_wait_end).
+ */
+void		sqlite_db_wait_begin(sqlite_db *s, int64_t timeout_ms);
+void		sqlite_db_wait_end(sqlite_db *s);
+
+/*
+ * err from the connection's last error: MIG_EDB with SQLite's message, and
+ * for a busy, locked or read-only database what it means and how long the
+ * call waited.  Returns the code.
+ */
+int			sqlite_db_error(sqlite3 *db, mig_err *err);
 
 /* Set up / tear down the adapter on the caller's connection. */
 void		sqlite_db_init(sqlite_db *s, sqlite3 *db, sqlite_txmode mode);
@@ -50,8 +84,11 @@ int			sqlite_db_ensure_tables(sqlite3 *db, mig_err *err);
 /* Registration (sqlite_funcs.c). */
 int			sqlite_register_functions(sqlite3 *db);
 
-/* Does table `name` exist in main? */
+/* Does table `name` exist in main? (false on any error) */
 bool		sqlite_table_exists(sqlite3 *db, const char *name);
+
+/* Same, telling an error apart: MIG_OK with *exists, or the error. */
+int			sqlite_table_check(sqlite3 *db, const char *name, bool *exists, mig_err *err);
 
 /* Raise err as the function's result (message, code). */
 void		sqlite_result_mig_err(sqlite3_context *ctx, const mig_err *err);
