@@ -154,6 +154,30 @@ cmd_end(pg_db *db)
 	MemoryContextSwitchTo(db->stmt_cxt);
 }
 
+typedef struct xact_arg
+{
+	void		(*fn) (void *);
+	void	   *arg;
+} xact_arg;
+
+static void
+in_xact_cb(pg_db *db, void *p)
+{
+	xact_arg   *a = p;
+
+	cmd_start(db);
+	a->fn(a->arg);
+	cmd_end(db);
+}
+
+int
+pg_db_in_xact(pg_db *db, void (*fn) (void *), void *arg, mig_err *err)
+{
+	xact_arg	a = {fn, arg};
+
+	return guarded(db, in_xact_cb, &a, err);
+}
+
 static void
 set_schema(pg_db *db, const char *schema)
 {

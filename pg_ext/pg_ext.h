@@ -20,6 +20,7 @@
 #include "storage/dsm.h"
 
 #include "db.h"
+#include "run.h"
 
 /* ---------------------------------------------------------------- DSM layout */
 
@@ -113,29 +114,23 @@ extern void pg_store_runs_recover(void);
 /* Insert the run row (status running) and return its id. */
 extern int64 pg_store_run_start(const char *env, const char *dir, bool dry_run);
 
-/* What a finished run writes into its row. */
-typedef struct pg_run_final
-{
-	const char *status;			/* mig_run_status_name() */
-	const char *from_version;	/* may be NULL */
-	const char *to_version;
-	int			files_applied;
-	const char *error;
-	const char *log;
-	const char *report;			/* JSON text or NULL */
-} pg_run_final;
-
-extern void pg_store_run_finish(int64 run_id, const pg_run_final *fin);
+/*
+ * Update the run row from row: while running (final false: counters,
+ * versions, log) or at the end (final: finished_at, report, and the Cloud
+ * deployment report kept for sending, its target fingerprint and note).
+ */
+extern void pg_store_run_update(int64 run_id, const mig_run_row *row, bool final,
+								const char *cloud_body, const char *cloud_target,
+								const char *cloud_note);
 
 /*
- * Deployment reports not sent yet (oldest first, not run except_id):
- * returns how many, with palloc'd arrays of run ids and request bodies.
+ * Deployment reports kept for target (oldest first): returns how many,
+ * with palloc'd arrays of run ids and request bodies.
  */
-extern int	pg_store_cloud_pending(int64 except_id, int64 **ids, char ***bodies);
+extern int	pg_store_cloud_kept(const char *target, int64 **ids, char ***bodies);
 
-/* A run's cloud columns: the deployment URL, or the body kept and why. */
-extern void pg_store_cloud_set(int64 run_id, const char *url, const char *body,
-							   const char *error);
+/* After sending: the deployment URL (body dropped), or the error (body kept unless drop). */
+extern void pg_store_cloud_set(int64 run_id, const char *url, const char *error, bool drop);
 
 /* ---------------------------------------------------------------- pg_worker.c */
 
@@ -164,6 +159,14 @@ typedef struct pg_db
 extern void pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job,
 					   volatile sig_atomic_t *stop);
 extern void pg_db_free(pg_db *db);
+
+/*
+ * Run fn(arg) in a transaction command with a snapshot: the open file's
+ * transaction block when there is one, else a transaction of its own that
+ * commits.  fn's memory is freed afterwards; an ERROR comes back in err
+ * (and aborts the transaction).
+ */
+extern int	pg_db_in_xact(pg_db *db, void (*fn) (void *), void *arg, mig_err *err);
 
 /*
  * Read the revisions with the caller's own snapshot and privileges (for

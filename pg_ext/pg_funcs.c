@@ -46,7 +46,6 @@
 #include "utils/wait_event.h"
 
 #include "pg_ext.h"
-#include "plan.h"
 
 PG_FUNCTION_INFO_V1(atlas_config_set);
 PG_FUNCTION_INFO_V1(atlas_migrate_apply);
@@ -689,7 +688,7 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 	mig_run_cfg cfg;
 	mig_dir		dir;
 	mig_revs	revs;
-	mig_plan	plan;
+	mig_status_row *volatile rows = NULL;
 	mig_err		err;
 	mig_db		db;
 	volatile int rc;
@@ -701,7 +700,6 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 	mig_err_clear(&err);
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&revs, 0, sizeof(revs));
-	memset(&plan, 0, sizeof(plan));
 	memset(&db, 0, sizeof(db));
 	mig_dir_init(&dir);
 	db.name = "postgres";
@@ -719,80 +717,47 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 
 		check_dir_access(cfg.dir_url, cfg.dir_url_redacted);
 		rc = mig_source_load(&cfg, &db, &dir, &err);
+		if (rc == MIG_OK)
+		{
+			mig_status_row *got = NULL;
+
+			pg_db_read_revisions_here(cfg.revisions_schema, &revs);
+			rc = mig_status(&dir, &revs, &cfg, db.lex_flags, &got, &err);
+			rows = got;
+		}
 		if (rc != MIG_OK)
 			raise_core(&err);
-		pg_db_read_revisions_here(cfg.revisions_schema, &revs);
-
-		/* which files would run: errors (out of order...) leave "pending" by row */
-		if (revs.n == 0)
-		{
-			const mig_file *base = NULL;
-
-			rc = mig_plan_fresh(dir.files, dir.nfiles, NULL, &base, &plan, &err);
-		}
-		else
-			rc = mig_plan_pending(dir.files, dir.nfiles, &revs, cfg.exec_order, &plan, &err);
-		if (rc != MIG_OK)
-			mig_plan_free(&plan);
 
 		for (i = 0; i < dir.nfiles; i++)
 		{
-			const mig_file *f = &dir.files[i];
-			long		ri = mig_revs_find(&revs, f->version);
+			const mig_status_row *r = &rows[i];
+			const mig_file *f = r->file;
 			Datum		values[8];
 			bool		nulls[8];
-			const char *status;
-			size_t		j;
-			bool		pending = rc != MIG_OK;
 
 			memset(nulls, 0, sizeof(nulls));
-			for (j = 0; j < plan.n; j++)
-				if (plan.v[j] == f)
-					pending = true;
 			values[0] = CStringGetTextDatum(f->version);
 			values[1] = CStringGetTextDatum(f->desc);
 			values[2] = CStringGetTextDatum(f->name);
-			if (ri >= 0)
-			{
-				const mig_rev *r = &revs.v[ri];
-
-				if (r->error && r->error[0])
-					status = "failed";
-				else if (r->applied < r->total)
-					status = "partial";
-				else
-					status = "applied";
-				values[4] = Int32GetDatum((int32) r->applied);
-				values[5] = Int32GetDatum((int32) r->total);
-				values[6] = TimestampTzGetDatum((TimestampTz) (r->executed_at_ns / 1000 -
+			values[3] = CStringGetTextDatum(r->status);
+			values[4] = Int32GetDatum((int32) r->applied);
+			values[5] = Int32GetDatum((int32) r->total);
+			nulls[5] = r->total < 0;
+			if (r->rev)
+				values[6] = TimestampTzGetDatum((TimestampTz) (r->rev->executed_at_ns / 1000 -
 															   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
-				if (r->error && r->error[0])
-					values[7] = CStringGetTextDatum(r->error);
-				else
-					nulls[7] = true;
-			}
 			else
-			{
-				mig_stmts	st;
-
-				memset(&st, 0, sizeof(st));
-				status = pending ? "pending" : "skipped";
-				values[4] = Int32GetDatum(0);
-				if (mig_lex_split(f->data, f->len, MIG_LEX_POSTGRES, &st, &err) == MIG_OK)
-					values[5] = Int32GetDatum((int32) st.n);
-				else
-					nulls[5] = true;
-				mig_stmts_free(&st);
 				nulls[6] = true;
+			if (r->rev && r->rev->error && r->rev->error[0])
+				values[7] = CStringGetTextDatum(r->rev->error);
+			else
 				nulls[7] = true;
-			}
-			values[3] = CStringGetTextDatum(status);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
 	PG_FINALLY();
 	{
-		mig_plan_free(&plan);
+		mig_free(rows);
 		mig_revs_free(&revs);
 		mig_dir_free(&dir);
 		mig_run_cfg_free(&cfg);

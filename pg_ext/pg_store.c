@@ -173,11 +173,15 @@ pg_store_run_start(const char *env, const char *dir, bool dry_run)
 	return a.id;
 }
 
-typedef struct run_finish_arg
+typedef struct run_update_arg
 {
 	int64		id;
-	const pg_run_final *fin;
-} run_finish_arg;
+	const mig_run_row *row;
+	bool		final;
+	const char *cloud_body;
+	const char *cloud_target;
+	const char *cloud_note;
+} run_update_arg;
 
 static Datum
 text_or_null(const char *s, char *null)
@@ -192,69 +196,91 @@ text_or_null(const char *s, char *null)
 }
 
 static void
-run_finish(void *p)
+run_update(void *p)
 {
-	run_finish_arg *a = p;
-	const pg_run_final *f = a->fin;
-	Oid			types[8] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8];
+	run_update_arg *a = p;
+	const mig_run_row *r = a->row;
+	Oid			types[13] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[13];
+	char		nulls[13];
 	char	   *sql;
 	int			rc;
 
-	sql = psprintf("UPDATE %s SET finished_at = pg_catalog.clock_timestamp(), status = $2, "
-				   "from_version = $3, to_version = $4, files_applied = $5, error = $6, "
-				   "log = $7, report = $8::pg_catalog.jsonb WHERE id OPERATOR(pg_catalog.=) $1",
-				   pg_ext_relname("atlas_migrate_runs"));
+	if (a->final)
+		sql = psprintf("UPDATE %s SET finished_at = pg_catalog.clock_timestamp(), status = $2, "
+					   "from_version = $3, to_version = $4, target_version = $5, files_applied = $6, "
+					   "files_pending = $7, error = $8, log = $9, report = $10::pg_catalog.jsonb, "
+					   "cloud_report = $11, cloud_target = $12, cloud_error = $13 "
+					   "WHERE id OPERATOR(pg_catalog.=) $1",
+					   pg_ext_relname("atlas_migrate_runs"));
+	else
+		sql = psprintf("UPDATE %s SET status = $2, from_version = $3, to_version = $4, "
+					   "target_version = $5, files_applied = $6, files_pending = $7, error = $8, "
+					   "log = $9 WHERE id OPERATOR(pg_catalog.=) $1",
+					   pg_ext_relname("atlas_migrate_runs"));
 	values[0] = Int64GetDatum(a->id);
 	nulls[0] = ' ';
-	values[1] = text_or_null(f->status, &nulls[1]);
-	values[2] = text_or_null(f->from_version, &nulls[2]);
-	values[3] = text_or_null(f->to_version, &nulls[3]);
-	values[4] = Int32GetDatum(f->files_applied);
-	nulls[4] = ' ';
-	values[5] = text_or_null(f->error, &nulls[5]);
-	values[6] = text_or_null(f->log, &nulls[6]);
-	values[7] = text_or_null(f->report, &nulls[7]);
-	if ((rc = SPI_execute_with_args(sql, 8, types, values, nulls, false, 0)) != SPI_OK_UPDATE)
+	values[1] = text_or_null(mig_run_status_name(r->status), &nulls[1]);
+	values[2] = text_or_null(r->from_version, &nulls[2]);
+	values[3] = text_or_null(r->to_version, &nulls[3]);
+	values[4] = text_or_null(r->target_version, &nulls[4]);
+	values[5] = Int32GetDatum((int32) Min(r->files_applied, PG_INT32_MAX));
+	nulls[5] = ' ';
+	values[6] = Int32GetDatum((int32) Min(r->files_pending, PG_INT32_MAX));
+	nulls[6] = ' ';
+	values[7] = text_or_null(r->error, &nulls[7]);
+	if (r->log)
+	{
+		values[8] = PointerGetDatum(cstring_to_text_with_len(r->log, (int) r->log_len));
+		nulls[8] = ' ';
+	}
+	else
+		values[8] = text_or_null(NULL, &nulls[8]);
+	values[9] = text_or_null(r->report, &nulls[9]);
+	values[10] = text_or_null(a->cloud_body, &nulls[10]);
+	values[11] = text_or_null(a->cloud_target, &nulls[11]);
+	values[12] = text_or_null(a->cloud_note, &nulls[12]);
+	if ((rc = SPI_execute_with_args(sql, a->final ? 13 : 9, types, values, nulls, false, 0)) != SPI_OK_UPDATE)
 		elog(ERROR, "updating atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
 }
 
 void
-pg_store_run_finish(int64 run_id, const pg_run_final *fin)
+pg_store_run_update(int64 run_id, const mig_run_row *row, bool final, const char *cloud_body,
+					const char *cloud_target, const char *cloud_note)
 {
-	run_finish_arg a = {run_id, fin};
+	run_update_arg a = {run_id, row, final, cloud_body, cloud_target, cloud_note};
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	pg_ext_as_owner(run_finish, &a);
+	pg_ext_as_owner(run_update, &a);
 	SPI_finish();
 }
 
 /* ---------------------------------------------------------------- cloud reports */
 
-typedef struct pending_arg
+typedef struct kept_arg
 {
-	int64		except_id;
+	const char *target;
 	MemoryContext cxt;
 	int			n;
 	int64	   *ids;
 	char	  **bodies;
-} pending_arg;
+} kept_arg;
 
 static void
-cloud_pending(void *p)
+cloud_kept(void *p)
 {
-	pending_arg *a = p;
-	Oid			types[1] = {INT8OID};
+	kept_arg   *a = p;
+	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	uint64		i;
 	char	   *sql;
 
 	sql = psprintf("SELECT id, cloud_report FROM %s WHERE cloud_report IS NOT NULL "
-				   "AND id OPERATOR(pg_catalog.<>) $1 ORDER BY id",
+				   "AND cloud_target OPERATOR(pg_catalog.=) $1 ORDER BY id",
 				   pg_ext_relname("atlas_migrate_runs"));
-	values[0] = Int64GetDatum(a->except_id);
+	values[0] = CStringGetTextDatum(a->target);
 	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading atlas_migrate_runs failed");
 	a->n = (int) SPI_processed;
@@ -270,13 +296,13 @@ cloud_pending(void *p)
 }
 
 int
-pg_store_cloud_pending(int64 except_id, int64 **ids, char ***bodies)
+pg_store_cloud_kept(const char *target, int64 **ids, char ***bodies)
 {
-	pending_arg a = {except_id, CurrentMemoryContext, 0, NULL, NULL};
+	kept_arg	a = {target, CurrentMemoryContext, 0, NULL, NULL};
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	pg_ext_as_owner(cloud_pending, &a);
+	pg_ext_as_owner(cloud_kept, &a);
 	SPI_finish();
 	*ids = a.ids;
 	*bodies = a.bodies;
@@ -287,35 +313,37 @@ typedef struct cloud_set_arg
 {
 	int64		id;
 	const char *url;
-	const char *body;
 	const char *error;
+	bool		drop;
 } cloud_set_arg;
 
 static void
 cloud_set(void *p)
 {
 	cloud_set_arg *a = p;
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, BOOLOID};
 	Datum		values[4];
 	char		nulls[4];
 	char	   *sql;
 
-	sql = psprintf("UPDATE %s SET deployment_url = coalesce($2, deployment_url), "
-				   "cloud_report = $3, cloud_error = $4 WHERE id OPERATOR(pg_catalog.=) $1",
+	sql = psprintf("UPDATE %s SET deployment_url = COALESCE($2, deployment_url), "
+				   "cloud_error = $3, cloud_report = CASE WHEN $2 IS NOT NULL OR $4 THEN NULL "
+				   "ELSE cloud_report END WHERE id OPERATOR(pg_catalog.=) $1",
 				   pg_ext_relname("atlas_migrate_runs"));
 	values[0] = Int64GetDatum(a->id);
 	nulls[0] = ' ';
 	values[1] = text_or_null(a->url, &nulls[1]);
-	values[2] = text_or_null(a->body, &nulls[2]);
-	values[3] = text_or_null(a->error, &nulls[3]);
+	values[2] = text_or_null(a->error, &nulls[2]);
+	values[3] = BoolGetDatum(a->drop);
+	nulls[3] = ' ';
 	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "updating atlas_migrate_runs failed");
 }
 
 void
-pg_store_cloud_set(int64 run_id, const char *url, const char *body, const char *error)
+pg_store_cloud_set(int64 run_id, const char *url, const char *error, bool drop)
 {
-	cloud_set_arg a = {run_id, url, body, error};
+	cloud_set_arg a = {run_id, url, error, drop};
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

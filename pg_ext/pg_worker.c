@@ -37,7 +37,6 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
-#include "cloud.h"
 #include "pg_ext.h"
 
 static volatile sig_atomic_t stop_requested = false;
@@ -98,339 +97,230 @@ send_result(const mig_err *err, const char *report)
 	send_msg(&buf);
 }
 
-/* Run fn(arg) in a transaction of its own with a snapshot. */
-static void
-in_xact(void (*fn) (void *), void *arg)
-{
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	fn(arg);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-}
+/* ---------------------------------------------------------------- the history (run.h) */
 
-typedef struct start_arg
+/* mig_history on atlas_migrate_runs, written through the adapter's transactions. */
+typedef struct pg_history
 {
-	const char *env;
-	const char *dir;
-	bool		dry_run;
+	mig_history base;
+	pg_db	   *db;
+} pg_history;
+
+#define PGH(h) ((pg_history *) (h))
+
+typedef struct hist_arg
+{
+	const mig_run_row *row;
 	int64		run_id;
-} start_arg;
+	bool		final;
+	const char *cloud_body;
+	const char *cloud_target;
+	const char *cloud_note;
+	const char *url;
+	const char *error;
+	bool		drop;
+	mig_kept_report *kept;		/* cloud_kept: mig_alloc'd copies */
+	size_t		nkept;
+	bool		oom;
+} hist_arg;
 
 static void
-start_run(void *p)
+do_start(void *p)
 {
-	start_arg  *a = p;
+	hist_arg   *a = p;
 
 	pg_store_runs_recover();
-	a->run_id = pg_store_run_start(a->env, a->dir, a->dry_run);
+	a->run_id = pg_store_run_start(a->row->env, a->row->dir, a->row->dry_run);
 }
 
-typedef struct finish_arg
+static int
+h_start(mig_history *h, const mig_run_row *row, int64_t *run_id, mig_err *err)
 {
-	int64		run_id;
-	pg_run_final fin;
-} finish_arg;
+	pg_db	   *db = PGH(h)->db;
+	hist_arg	a;
+	int			rc;
 
-static void
-finish_run(void *p)
-{
-	finish_arg *a = p;
-
-	pg_store_run_finish(a->run_id, &a->fin);
-}
-
-/*
- * Bookkeeping after the run: in_xact(fn, arg), an error becomes a WARNING
- * (what) and false; the run's result still goes out.
- */
-static bool
-try_xact(void (*fn) (void *), void *arg, const char *what)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	QueryCancelPending = false; /* a stop was handled by the run itself */
-	PG_TRY();
-	{
-		in_xact(fn, arg);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		ereport(WARNING, (errmsg("could not %s: %s", what, edata->message)));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	return ok;
+	memset(&a, 0, sizeof(a));
+	a.row = row;
+	if ((rc = pg_db_in_xact(db, do_start, &a, err)) != MIG_OK)
+		return rc;
+	*run_id = a.run_id;
+	/* the caller may follow (or detach from) the run from now on */
+	pg_atomic_write_u64(&db->job->run_id, (uint64) a.run_id);
+	send_run_id(a.run_id);
+	return MIG_OK;
 }
 
 static void
-record_finish(int64 run_id, const pg_run_final *fin)
+do_update(void *p)
 {
-	finish_arg	a;
+	hist_arg   *a = p;
 
+	pg_store_run_update(a->run_id, a->row, a->final, a->cloud_body, a->cloud_target,
+						a->cloud_note);
+}
+
+static int
+h_progress(mig_history *h, int64_t run_id, const mig_run_row *row, mig_err *err)
+{
+	hist_arg	a;
+
+	memset(&a, 0, sizeof(a));
+	a.row = row;
 	a.run_id = run_id;
-	a.fin = *fin;
-	(void) try_xact(finish_run, &a, psprintf("record the end of run %lld in atlas_migrate_runs",
-											 (long long) run_id));
+	return pg_db_in_xact(PGH(h)->db, do_update, &a, err);
 }
 
-/* ---------------------------------------------------------------- Atlas Cloud (§j.4) */
-
-/* Reports kept for a retry at most; older ones are dropped with a note. */
-#define MAX_PENDING_REPORTS 100
-
-typedef struct pending_arg
+static int
+h_finish(mig_history *h, int64_t run_id, const mig_run_row *row, const char *cloud_body,
+		 const char *cloud_target, const char *cloud_note, mig_err *err)
 {
-	int64		except_id;
-	int			n;
+	hist_arg	a;
+
+	memset(&a, 0, sizeof(a));
+	a.row = row;
+	a.run_id = run_id;
+	a.final = true;
+	a.cloud_body = cloud_body;
+	a.cloud_target = cloud_target;
+	a.cloud_note = cloud_note;
+	/* a stop was handled by the run itself: the bookkeeping goes on */
+	QueryCancelPending = false;
+	return pg_db_in_xact(PGH(h)->db, do_update, &a, err);
+}
+
+static void
+do_kept(void *p)
+{
+	hist_arg   *a = p;
 	int64	   *ids;
 	char	  **bodies;
-} pending_arg;
+	int			n = pg_store_cloud_kept(a->cloud_target, &ids, &bodies),
+				i;
 
-static void
-read_pending(void *p)
-{
-	pending_arg *a = p;
-
-	a->n = pg_store_cloud_pending(a->except_id, &a->ids, &a->bodies);
-}
-
-typedef struct cloud_set_arg
-{
-	int64		id;
-	const char *url;
-	const char *body;
-	const char *error;
-} cloud_set_arg;
-
-static void
-write_cloud(void *p)
-{
-	cloud_set_arg *a = p;
-
-	pg_store_cloud_set(a->id, a->url, a->body, a->error);
-}
-
-static void
-set_cloud(int64 id, const char *url, const char *body, const char *error)
-{
-	cloud_set_arg a = {id, url, body, error};
-
-	(void) try_xact(write_cloud, &a, "record a deployment report in atlas_migrate_runs");
-}
-
-/* A cloud warning: relayed to the caller and kept for the report. */
-static void
-cloud_warning(StringInfo warnings, const char *prefix, const char *msg)
-{
-	char	   *text = psprintf("%s%s", prefix, msg);
-
-	ereport(WARNING, (errmsg_internal("%s", text)));
-	appendStringInfoString(warnings, warnings->len > 1 ? "," : "");
-	escape_json(warnings, text);
-}
-
-/*
- * Report this run to Atlas Cloud, after re-sending the reports earlier
- * calls could not send (oldest first).  A failure is a WARNING and the body
- * (which holds no token) stays in the run row for the next call; it never
- * changes the apply result.
- */
-static void
-cloud_step(pg_db *db, const mig_run_cfg *cfg, const mig_result *res, int64 run_id,
-		   StringInfo warnings, char **deploy_url)
-{
-	pending_arg pa = {run_id, 0, NULL, NULL};
-	mig_buf		body;
-	mig_err		err;
-	bool		cloud_down = false;
-	int			i;
-
-	if (!cfg->cloud || !cfg->cloud_dir || run_id == 0)
-		return;
-	mig_err_clear(&err);
-	if (try_xact(read_pending, &pa, "read pending deployment reports"))
+	/* copied out of the transaction's memory */
+	a->kept = mig_calloc(n ? (size_t) n : 1, sizeof(mig_kept_report));
+	if (a->kept == NULL)
 	{
-		for (i = 0; i < pa.n; i++)
+		a->oom = true;
+		return;
+	}
+	for (i = 0; i < n; i++)
+	{
+		a->kept[i].run_id = ids[i];
+		if ((a->kept[i].body = mig_strdup(bodies[i])) == NULL)
 		{
-			char	   *url = NULL;
-
-			if (i + MAX_PENDING_REPORTS < pa.n)
-				set_cloud(pa.ids[i], NULL, NULL, "not sent: dropped, too many reports were pending");
-			else if (!cloud_down)
-			{
-				if (mig_cloud_send(cfg, NULL, &db->base, pa.bodies[i], strlen(pa.bodies[i]), &url, &err) == MIG_OK)
-					set_cloud(pa.ids[i], url, NULL, NULL);
-				else
-				{
-					cloud_down = true;
-					set_cloud(pa.ids[i], NULL, pa.bodies[i], err.msg);
-					cloud_warning(warnings, "atlas cloud: an earlier deployment report is still not sent: ", err.msg);
-				}
-			}
-			mig_free(url);
+			a->oom = true;
+			break;
 		}
+		a->nkept++;
 	}
-
-	mig_buf_init(&body);
-	if (mig_cloud_report_body(cfg, res, &db->base, &body, &err) != MIG_OK || body.oom)
-		cloud_warning(warnings, "atlas cloud: building the deployment report failed: ", err.msg);
-	else if (cloud_down)
-		set_cloud(run_id, NULL, body.data, err.msg);
-	else if (mig_cloud_send(cfg, NULL, &db->base, body.data, body.len, deploy_url, &err) == MIG_OK)
-		set_cloud(run_id, *deploy_url, NULL, NULL);
-	else
-	{
-		set_cloud(run_id, NULL, body.data, err.msg);
-		cloud_warning(warnings, "atlas cloud: reporting the deployment failed (kept for the next call): ", err.msg);
-	}
-	mig_buf_free(&body);
 }
 
-/*
- * errdetail for a failed file: which file and statement, and what stays
- * applied (nothing with tx_mode all).
- */
+static int
+h_cloud_kept(mig_history *h, const char *cloud_target, mig_kept_report **out, size_t *n,
+			 mig_err *err)
+{
+	hist_arg	a;
+	int			rc;
+
+	memset(&a, 0, sizeof(a));
+	a.cloud_target = cloud_target;
+	QueryCancelPending = false;
+	rc = pg_db_in_xact(PGH(h)->db, do_kept, &a, err);
+	if (rc == MIG_OK && a.oom)
+		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+	if (rc != MIG_OK)
+	{
+		mig_kept_reports_free(a.kept, a.nkept);
+		return rc;
+	}
+	*out = a.kept;
+	*n = a.nkept;
+	return MIG_OK;
+}
+
 static void
-failure_detail(const mig_result *res, const mig_run_cfg *cfg, mig_err *err)
+do_cloud_set(void *p)
 {
-	size_t		i;
+	hist_arg   *a = p;
 
-	for (i = 0; i < res->napplied; i++)
-	{
-		const mig_applied *a = &res->applied[i];
-
-		if (a->error_text == NULL)
-			continue;
-		if (cfg && cfg->tx_mode == MIG_TX_ALL)
-			mig_err_detail(err, "Migration file %s (version %s) failed at statement %lld. "
-						   "With tx_mode all nothing of this run was kept.",
-						   a->file->name, a->file->version,
-						   (long long) (a->skipped + (int64_t) a->stmts.n));
-		else
-			mig_err_detail(err, "Migration file %s (version %s) failed at statement %lld. "
-						   "Files applied before it stay committed (%zu in this run).",
-						   a->file->name, a->file->version,
-						   (long long) (a->skipped + (int64_t) a->stmts.n), res->files_ok);
-		return;
-	}
+	pg_store_cloud_set(a->run_id, a->url, a->error, a->drop);
 }
 
-/* "RunID":5,"Status":"failed"[,"DeploymentURL":...][,"Warnings":[...]] */
-static char *
-report_extra(int64 run_id, mig_run_status st, const char *deploy_url, StringInfo warnings)
+static int
+h_cloud_set(mig_history *h, int64_t run_id, const char *deployment_url, const char *error,
+			bool drop, mig_err *err)
 {
-	StringInfoData b;
+	hist_arg	a;
 
-	initStringInfo(&b);
-	appendStringInfo(&b, "\"RunID\":" INT64_FORMAT ",\"Status\":\"%s\"", run_id, mig_run_status_name(st));
-	if (deploy_url)
-	{
-		appendStringInfoString(&b, ",\"DeploymentURL\":");
-		escape_json(&b, deploy_url);
-	}
-	if (warnings->len > 1)
-		appendStringInfo(&b, ",\"Warnings\":%s]", warnings->data);
-	return b.data;
+	memset(&a, 0, sizeof(a));
+	a.run_id = run_id;
+	a.url = deployment_url;
+	a.error = error;
+	a.drop = drop;
+	QueryCancelPending = false;
+	return pg_db_in_xact(PGH(h)->db, do_cloud_set, &a, err);
 }
+
+static void
+h_warning(mig_history *h, const char *msg)
+{
+	ereport(WARNING, (errmsg_internal("%s", msg)));
+}
+
+static void
+pg_history_init(pg_history *h, pg_db *db)
+{
+	memset(h, 0, sizeof(*h));
+	h->base.start = h_start;
+	h->base.progress = h_progress;
+	h->base.finish = h_finish;
+	h->base.cloud_kept = h_cloud_kept;
+	h->base.cloud_set = h_cloud_set;
+	h->base.warning = h_warning;
+	h->db = db;
+}
+
+/* ---------------------------------------------------------------- the job */
 
 /*
- * Everything after the connection: the run row, the directory, the engine,
- * the record, the result.
+ * Everything after the connection: resolve the call's input (the caller
+ * checked the same input already), run it (run.c), send the result.
  */
 static void
 run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 {
 	mig_opts	opts;
 	mig_run_cfg cfg;
-	mig_dir		dir;
-	mig_result	res;
+	mig_run_opts ropts;
+	mig_run_out out;
 	mig_err		err;
-	mig_buf		report;
 	pg_db		db;
-	start_arg	sa;
-	pg_run_final fin;
-	StringInfoData warnings;
-	char	   *deploy_url = NULL;
+	pg_history	hist;
 	int			rc;
-	bool		have_cfg = false;
 
 	mig_opts_init(&opts);
 	memset(&cfg, 0, sizeof(cfg));
-	mig_dir_init(&dir);
-	mig_result_init(&res);
+	mig_run_out_init(&out);
 	mig_err_clear(&err);
-	mig_buf_init(&report);
 	memset(&db, 0, sizeof(db));
 
-	/* The caller validated the same input; config and options travel along. */
 	rc = mig_opts_parse_json(opts_json, strlen(opts_json), &opts, &err);
 	if (rc == MIG_OK)
 		rc = mig_resolve(hcl, strlen(hcl), env, &opts, &cfg, &err);
-	have_cfg = rc == MIG_OK;
-
-	sa.env = env;
-	sa.dir = have_cfg ? cfg.dir_url_redacted : NULL;
-	sa.dry_run = job->dry_run;
-	sa.run_id = 0;
-	in_xact(start_run, &sa);
-	pg_atomic_write_u64(&job->run_id, (uint64) sa.run_id);
-	send_run_id(sa.run_id);
-
-	res.start_ns = mig_now_ns();
-	pg_db_init(&db, have_cfg ? &cfg : NULL, job, &stop_requested);
 	if (rc == MIG_OK)
-		rc = mig_source_load(&cfg, &db.base, &dir, &err);
-	if (rc == MIG_OK)
-		rc = mig_apply(&db.base, &dir, &cfg, &res, &err);
-	else
 	{
-		/* failed before the engine ran: a report with just the error */
-		res.status = MIG_RUN_FAILED;
-		res.end_ns = mig_now_ns();
-		res.error = mig_strdup(err.msg);
+		pg_db_init(&db, &cfg, job, &stop_requested);
+		pg_history_init(&hist, &db);
+		memset(&ropts, 0, sizeof(ropts));
+		ropts.send_reports = true;
+		(void) mig_run(&db.base, &hist.base, &cfg, &ropts, &out, &err);
+		pg_db_free(&db);
 	}
-	if (rc != MIG_OK && res.status != MIG_RUN_FAILED)
-		res.status = MIG_RUN_FAILED;
-	if (res.end_ns == 0)
-		res.end_ns = mig_now_ns();
+	send_result(&err, out.report);
 
-	if (rc != MIG_OK && err.detail[0] == '\0')
-		failure_detail(&res, have_cfg ? &cfg : NULL, &err);
-
-	initStringInfo(&warnings);
-	appendStringInfoChar(&warnings, '[');
-	if (have_cfg)
-		cloud_step(&db, &cfg, &res, sa.run_id, &warnings, &deploy_url);
-	(void) mig_report_json_ex(&res, have_cfg ? &cfg : NULL, "postgres",
-							  report_extra(sa.run_id, res.status, deploy_url, &warnings), &report);
-
-	memset(&fin, 0, sizeof(fin));
-	fin.status = mig_run_status_name(res.status);
-	fin.from_version = res.current;
-	fin.to_version = res.current_after ? res.current_after : res.target;
-	fin.files_applied = (int) res.files_ok;
-	fin.error = rc != MIG_OK ? err.msg : NULL;
-	fin.log = res.log.data ? res.log.data : "";
-	fin.report = report.oom ? NULL : report.data;
-	record_finish(sa.run_id, &fin);
-
-	send_result(&err, report.oom ? NULL : report.data);
-
-	pg_db_free(&db);
-	mig_free(deploy_url);
-	mig_buf_free(&report);
-	mig_result_free(&res);
-	mig_dir_free(&dir);
+	mig_run_out_free(&out);
 	mig_run_cfg_free(&cfg);
 	mig_opts_free(&opts);
 }

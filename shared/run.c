@@ -237,19 +237,24 @@ send_kept(run_state *s, const char *target)
 		mig_err_clear(&serr);
 		if (i + MAX_KEPT_REPORTS < n)
 		{
-			s->h->cloud_set(s->h, kept[i].run_id, NULL,
-							"not sent: dropped, too many reports were kept", true, &serr);
+			if (s->h->cloud_set(s->h, kept[i].run_id, NULL,
+								"not sent: dropped, too many reports were kept", true, &serr) != MIG_OK)
+				warn(s, "atlas cloud: recording a dropped deployment report failed: ", serr.msg);
 			continue;
 		}
 		if (down)
 		{
 			if (own)
+			{
 				s->h->cloud_set(s->h, kept[i].run_id, NULL, err.msg, false, &serr);
+				warn(s, "atlas cloud: reporting the deployment failed (kept for the next call): ", err.msg);
+			}
 			continue;
 		}
 		if (mig_cloud_send(s->cfg, NULL, s->db, kept[i].body, strlen(kept[i].body), &url, &err) == MIG_OK)
 		{
-			s->h->cloud_set(s->h, kept[i].run_id, url, NULL, false, &serr);
+			if (s->h->cloud_set(s->h, kept[i].run_id, url, NULL, false, &serr) != MIG_OK)
+				warn(s, "atlas cloud: recording a sent deployment report failed: ", serr.msg);
 			if (own)
 			{
 				s->out->deployment_url = url;
@@ -259,7 +264,8 @@ send_kept(run_state *s, const char *target)
 		else
 		{
 			down = true;
-			s->h->cloud_set(s->h, kept[i].run_id, NULL, err.msg, false, &serr);
+			if (s->h->cloud_set(s->h, kept[i].run_id, NULL, err.msg, false, &serr) != MIG_OK)
+				warn(s, "atlas cloud: recording a deployment report's error failed: ", serr.msg);
 			if (own)
 				warn(s, "atlas cloud: reporting the deployment failed (kept for the next call): ", err.msg);
 			else

@@ -51,7 +51,7 @@ ORDER BY attnum;
 SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 't04.atlas_schema_revisions'::regclass;
 
 -- run rows: the dry run, the run, the no-op; the log in Atlas's format
-SELECT env, status, dry_run, from_version, to_version, files_applied, error,
+SELECT env, status, dry_run, from_version, to_version, target_version, files_applied, files_pending, error,
        worker_pid <> pg_backend_pid() AS own_worker, run_by, finished_at >= started_at AS finished
 FROM atlas_migrate_runs WHERE env = 'dev' ORDER BY id;
 SELECT regexp_replace(log, '[0-9.]+(ns|µs|ms|s)\y', '<dur>', 'g') AS log
