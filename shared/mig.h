@@ -83,6 +83,15 @@ void		mig_err_hint(mig_err *err, const char *fmt,...)
 /* A name for a code, e.g. "checksum" (for logs and tests). */
 const char *mig_err_name(int code);
 
+/*
+ * Copy src[0..n) into dst[size] as valid UTF-8: each invalid byte becomes
+ * U+FFFD (as Go's encoders do), a text that does not fit is cut at a
+ * character boundary and ends in "...".  Every mig_err text goes through it,
+ * so messages are valid UTF-8 whatever they quote (file names, option keys,
+ * database messages quoting migration text).
+ */
+void		mig_err_copy(char *dst, size_t size, const char *src, size_t n);
+
 /* ---------------------------------------------------------------- memory */
 
 /*
@@ -103,6 +112,9 @@ void	   *mig_realloc(void *ptr, size_t size);
 void		mig_free(void *ptr);
 char	   *mig_strdup(const char *s);
 char	   *mig_strndup(const char *s, size_t n);
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+size_t		mig_utf8_len(const char *s, size_t n);
 
 /* The value of a hex digit, -1 if c is none. */
 int			mig_hexval(int c);
