@@ -398,8 +398,22 @@ int			mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *er
 /* Parse option words; MIG_EINVAL with Atlas's messages. */
 int			mig_parse_txmode(const char *s, mig_txmode *m, mig_err *err);
 int			mig_parse_exec_order(const char *s, mig_exec_order *o, mig_err *err);
-/* Go duration ("1m30s", "1.5s", "0") to milliseconds. */
+/*
+ * Go duration ("1m30s", "1.5s", "0", "-2s") to milliseconds, with Go's
+ * errors (invalid duration, missing unit, unknown unit; past 2^63-1 ns is
+ * invalid).  The result may be negative: see mig_check_timeout.
+ */
 int			mig_parse_duration(const char *s, int64_t *ms, mig_err *err);
+
+/* The longest timeout accepted (lock_timeout, cloud_timeout): 24 days. */
+#define MIG_TIMEOUT_MAX_MS (576LL * 3600 * 1000)
+#define MIG_TIMEOUT_MAX_TEXT "576h"
+
+/*
+ * MIG_OK when 0 <= ms <= MIG_TIMEOUT_MAX_MS, else MIG_EINVAL
+ * "<what> must be a duration from 0 to 576h (2073600 seconds), got <given>".
+ */
+int			mig_check_timeout(const char *what, int64_t ms, const char *given, mig_err *err);
 
 /* ---------------------------------------------------------------- revisions (§f) */
 
