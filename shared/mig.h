@@ -303,6 +303,19 @@ int			mig_file_txmode(const mig_file *f, mig_txmode *mode, mig_err *err);
 bool		mig_file_has_directive(const mig_file *f, const char *name);
 
 /*
+ * MIG_ESCAN naming the file, byte offset, line and column when the file
+ * holds a NUL byte (the hosts would drop the statement's rest silently).
+ */
+int			mig_file_check_nul(const mig_file *f, mig_err *err);
+
+/*
+ * MIG_EINVAL naming the files when two files share a version or a file's
+ * version is empty (a deliberate check Atlas does not make, §a.3).  Run on
+ * a finished directory before anything runs (mig_source_load does).
+ */
+int			mig_dir_check_versions(const mig_dir *d, mig_err *err);
+
+/*
  * Version and description of a file name (§a.3), as mig_alloc'd copies the
  * caller frees with mig_free; MIG_ENOMEM leaves both NULL.
  */
