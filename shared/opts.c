@@ -237,7 +237,7 @@ mig_check_timeout(const char *what, int64_t ms, const char *given, mig_err *err)
 		return MIG_OK;
 	mig_err_set(err, MIG_EINVAL, "%s must be a duration from 0 to %s (%lld seconds), got %.200s",
 				what, MIG_TIMEOUT_MAX_TEXT, (long long) (MIG_TIMEOUT_MAX_MS / 1000), given);
-	mig_err_hint(err, "Use a Go duration such as \"10s\", \"1m30s\" or \"500ms\", or a number of seconds.");
+	mig_err_hint(err, "Use a Go duration such as \"10s\", \"1m30s\" or \"500ms\".");
 	return MIG_EINVAL;
 }
 
