@@ -279,8 +279,8 @@ txmode_name(mig_txmode m)
 }
 
 /*
- * Split and check every pending file before anything runs: scan errors
- * (§g.4 step 2), txmode directives (§e.2, §g.5), `atlas:txtar` (DESIGN
+ * Split and check every pending file before anything runs: NUL bytes,
+ * scan errors (§g.4 step 2), txmode directives (§e.2, §g.5), `atlas:txtar` (DESIGN
  * §6.8), transaction control in transactional files (§6.7).
  */
 static int
@@ -300,6 +300,8 @@ prepare(run *r)
 
 		p->file = r->res->pending[i];
 		r->nprep++;
+		if ((rc = mig_file_check_nul(p->file, r->err)) != MIG_OK)
+			return rc;
 		if (mig_file_has_directive(p->file, "txtar"))
 		{
 			rc = mig_err_set(r->err, MIG_ENOTSUP,

@@ -120,6 +120,16 @@ int			mig_cloud_parse_response(const char *body, size_t len, long http_status,
 									 const char *field, char **out_value, mig_err *err);
 
 /*
+ * mig_cloud_parse_response for a reply that must answer the query (dirState):
+ * an empty 200 body, a null reply or data, or a missing object or field on
+ * the path is MIG_ECLOUD "decoding response: the reply has no data.dirState"
+ * (or "...: an empty reply, expected data.dirState.content").  Only the field
+ * itself may be null (*out_value NULL).
+ */
+int			mig_cloud_parse_required(const char *body, size_t len, long http_status,
+									 const char *field, char **out_value, mig_err *err);
+
+/*
  * Fetch cfg->dir_url, "atlas://<name>[?tag=<tag>]", with dirState (§j.3)
  * from cfg->cloud_url (default MIG_CLOUD_DEFAULT_URL) with cfg->cloud_token,
  * decode the archive (§c) into out (initialised by the caller, empty),

@@ -366,6 +366,124 @@ mig_file_version_desc(const char *name, char **version, char **desc)
 	return MIG_OK;
 }
 
+/*
+ * A NUL byte ends the statement text for both hosts (SQLite reads SQL up to
+ * the first NUL, PostgreSQL takes C strings): the rest of the statement
+ * would be dropped silently and the file recorded as applied.  Refused with
+ * the byte's offset, line and column (both 1-based, the column in bytes).
+ */
+int
+mig_file_check_nul(const mig_file *f, mig_err *err)
+{
+	const char *nul;
+	const char *p;
+	size_t		off,
+				line = 1,
+				col;
+	const char *bol;
+	char		q[QUOTE_MAX];
+	int			rc;
+
+	if (f == NULL || f->data == NULL || (nul = memchr(f->data, '\0', f->len)) == NULL)
+		return MIG_OK;
+	off = (size_t) (nul - f->data);
+	bol = f->data;
+	for (p = f->data; p < nul; p++)
+		if (*p == '\n')
+		{
+			line++;
+			bol = p + 1;
+		}
+	col = (size_t) (nul - bol) + 1;
+	rc = mig_err_set(err, MIG_ESCAN,
+					 "migration file %s holds a NUL byte at byte offset %zu (line %zu, column %zu)",
+					 quote(q, sizeof(q), f->name, strlen(f->name)), off, line, col);
+	mig_err_detail(err, "The database reads SQL text only up to a NUL byte: the rest of the statement would be dropped silently.");
+	mig_err_hint(err, "Remove the byte; a file saved as UTF-16 is full of them, save it as UTF-8.");
+	return rc;
+}
+
+/* Version order, then name order (the files' order in the directory). */
+static int
+cmp_version_ptr(const void *a, const void *b)
+{
+	const mig_file *fa = *(const mig_file *const *) a;
+	const mig_file *fb = *(const mig_file *const *) b;
+	int			c = strcmp(fa->version, fb->version);
+
+	return c != 0 ? c : (fa < fb ? -1 : fa > fb);
+}
+
+/*
+ * Deliberate difference from Atlas (§a.3: "Versions should be unique, but
+ * Atlas does not check this"): files sharing a version would share one
+ * revisions row, so the second runs under the first's row and resuming
+ * goes wrong; a file with an empty version ("_x.sql", ".sql") has no
+ * usable row at all.  Both are refused, naming the files.  Not part of
+ * mig_dir_finish: atlas.sum is computed and verified for such directories
+ * exactly as Atlas does (its own fixture sql/migrate/testdata/migrate has
+ * two files of version 1).
+ */
+int
+mig_dir_check_versions(const mig_dir *d, mig_err *err)
+{
+	const mig_file **v = NULL;
+	size_t		i,
+				j;
+	char		q[QUOTE_MAX];
+	mig_buf		b;
+	int			rc = MIG_OK;
+
+	for (i = 0; i < d->nfiles; i++)
+		if (d->files[i].version == NULL || d->files[i].version[0] == '\0')
+		{
+			rc = mig_err_set(err, MIG_EINVAL, "migration file %s has an empty version",
+							 quote(q, sizeof(q), d->files[i].name, strlen(d->files[i].name)));
+			mig_err_detail(err, "The version is the part of the name before the first \"_\", less \".sql\"; it keys the file's row in the revisions table.");
+			mig_err_hint(err, "Rename the file to start with its version, e.g. \"20240101000000_create_users.sql\".");
+			return rc;
+		}
+	if (d->nfiles < 2)
+		return MIG_OK;
+	if ((v = mig_alloc(d->nfiles * sizeof(*v))) == NULL)
+		return mig_err_set(err, MIG_ENOMEM, "out of memory");
+	for (i = 0; i < d->nfiles; i++)
+		v[i] = &d->files[i];
+	qsort(v, d->nfiles, sizeof(*v), cmp_version_ptr);
+	mig_buf_init(&b);
+	for (i = 0; i + 1 < d->nfiles; i = j)
+	{
+		for (j = i + 1; j < d->nfiles && strcmp(v[i]->version, v[j]->version) == 0; j++)
+			;
+		if (j - i < 2)
+			continue;
+		/* migration files "1_a.sql" and "1_b.sql" have the same version "1" */
+		mig_buf_puts(&b, "migration files ");
+		for (; i < j; i++)
+		{
+			mig_buf_goquote(&b, v[i]->name, strlen(v[i]->name));
+			if (i + 2 < j)
+				mig_buf_puts(&b, ", ");
+			else if (i + 2 == j)
+				mig_buf_puts(&b, " and ");
+		}
+		mig_buf_puts(&b, " have the same version ");
+		mig_buf_goquote(&b, v[j - 1]->version, strlen(v[j - 1]->version));
+		if (b.oom)
+			rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+		else
+		{
+			rc = mig_err_set(err, MIG_EINVAL, "%s", b.data);
+			mig_err_detail(err, "Files with the same version would share one row of the revisions table (the version is its key), so neither could be tracked.");
+			mig_err_hint(err, "Give each file its own version: the part of the name before the first \"_\".");
+		}
+		break;
+	}
+	mig_buf_free(&b);
+	mig_free(v);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- the directory */
 
 /* An empty directory: no files, no atlas.sum. */

@@ -1,22 +1,103 @@
 /*
  * err.c - mig_err: fixed-buffer errors, filled without allocating.
  *
+ * Every text is valid UTF-8 whatever it quotes (invalid bytes become
+ * U+FFFD) and a cut never splits a character.
+ *
  * Knows nothing of PostgreSQL or SQLite.
  */
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "mig.h"
 
-/* Format into a fixed buffer; a cut message ends in "...". */
+/*
+ * Copy src[0..n) into dst[size] as valid UTF-8 (invalid bytes and NUL as
+ * U+FFFD).  When src was already cut (cut = true) a trailing partial
+ * character is dropped; when the text does not fit, it is cut at a
+ * character boundary and ends in "...".
+ */
+static void
+copy_valid(char *dst, size_t size, const char *src, size_t n, bool cut)
+{
+	size_t		i = 0,
+				out = 0;
+
+	if (size == 0)
+		return;
+	if (cut)
+	{
+		/* drop a lead byte whose sequence the cut left incomplete */
+		size_t		k;
+
+		for (k = 1; k <= 3 && k <= n; k++)
+		{
+			unsigned char c = (unsigned char) src[n - k];
+
+			if (c >= 0xC0)
+			{
+				size_t		want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+
+				if (want > k)
+					n -= k;
+				break;
+			}
+			if (c < 0x80)
+				break;
+		}
+	}
+	while (i < n)
+	{
+		size_t		l = src[i] == '\0' ? 0 : mig_utf8_len(src + i, n - i);
+		const char *piece = l ? src + i : "\xEF\xBF\xBD";	/* U+FFFD */
+		size_t		plen = l ? l : 3;
+
+		if (out + plen > size - 1)
+		{
+			cut = true;
+			break;
+		}
+		memcpy(dst + out, piece, plen);
+		out += plen;
+		i += l ? l : 1;
+	}
+	if (cut && size > 4)
+	{
+		/* back to a character boundary with room for "..." */
+		while (out > size - 4)
+		{
+			out--;
+			while (out > 0 && ((unsigned char) dst[out] & 0xC0) == 0x80)
+				out--;
+		}
+		memcpy(dst + out, "...", 3);
+		out += 3;
+	}
+	dst[out] = '\0';
+}
+
+void
+mig_err_copy(char *dst, size_t size, const char *src, size_t n)
+{
+	copy_valid(dst, size, src, n, false);
+}
+
+/* Format into a fixed buffer as valid UTF-8; a cut message ends in "...". */
+static void vfill(char *dst, size_t size, const char *fmt, va_list ap)
+			__attribute__((format(printf, 3, 0)));
+
 static void
 vfill(char *dst, size_t size, const char *fmt, va_list ap)
 {
-	int			n = vsnprintf(dst, size, fmt, ap);
+	char		tmp[MIG_ERR_MSG];
+	int			n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	bool		cut = n >= (int) sizeof(tmp);
 
-	if (n >= (int) size && size > 4)
-		memcpy(dst + size - 4, "...", 4);
+	if (n < 0)
+		n = 0;
+	copy_valid(dst, size, tmp, cut ? sizeof(tmp) - 1 : (size_t) n, cut);
 }
 
 void
@@ -53,7 +134,8 @@ void
 mig_err_prefix(mig_err *err, const char *fmt,...)
 {
 	char		prefix[MIG_ERR_MSG];
-	char		old[MIG_ERR_MSG];
+	char		both[2 * MIG_ERR_MSG];
+	size_t		n;
 	va_list		ap;
 
 	if (err == NULL)
@@ -61,9 +143,10 @@ mig_err_prefix(mig_err *err, const char *fmt,...)
 	va_start(ap, fmt);
 	vfill(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	if ((size_t) snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old) >= sizeof(err->msg))
-		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
+	n = strlen(prefix);
+	memcpy(both, prefix, n);
+	memcpy(both + n, err->msg, strlen(err->msg) + 1);
+	copy_valid(err->msg, sizeof(err->msg), both, strlen(both), false);
 }
 
 void

@@ -215,6 +215,12 @@ utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+size_t
+mig_utf8_len(const char *s, size_t n)
+{
+	return n == 0 ? 0 : utf8_len((const unsigned char *) s, n);
+}
+
 /*
  * A JSON string as Go's encoding/json writes it for our texts: quotes,
  * backslashes and control characters escaped, invalid UTF-8 replaced by

@@ -83,6 +83,15 @@ void		mig_err_hint(mig_err *err, const char *fmt,...)
 /* A name for a code, e.g. "checksum" (for logs and tests). */
 const char *mig_err_name(int code);
 
+/*
+ * Copy src[0..n) into dst[size] as valid UTF-8: each invalid byte becomes
+ * U+FFFD (as Go's encoders do), a text that does not fit is cut at a
+ * character boundary and ends in "...".  Every mig_err text goes through it,
+ * so messages are valid UTF-8 whatever they quote (file names, option keys,
+ * database messages quoting migration text).
+ */
+void		mig_err_copy(char *dst, size_t size, const char *src, size_t n);
+
 /* ---------------------------------------------------------------- memory */
 
 /*
@@ -103,6 +112,9 @@ void	   *mig_realloc(void *ptr, size_t size);
 void		mig_free(void *ptr);
 char	   *mig_strdup(const char *s);
 char	   *mig_strndup(const char *s, size_t n);
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+size_t		mig_utf8_len(const char *s, size_t n);
 
 /* The value of a hex digit, -1 if c is none. */
 int			mig_hexval(int c);
@@ -291,6 +303,19 @@ int			mig_file_txmode(const mig_file *f, mig_txmode *mode, mig_err *err);
 bool		mig_file_has_directive(const mig_file *f, const char *name);
 
 /*
+ * MIG_ESCAN naming the file, byte offset, line and column when the file
+ * holds a NUL byte (the hosts would drop the statement's rest silently).
+ */
+int			mig_file_check_nul(const mig_file *f, mig_err *err);
+
+/*
+ * MIG_EINVAL naming the files when two files share a version or a file's
+ * version is empty (a deliberate check Atlas does not make, §a.3).  Run on
+ * a finished directory before anything runs (mig_source_load does).
+ */
+int			mig_dir_check_versions(const mig_dir *d, mig_err *err);
+
+/*
  * Version and description of a file name (§a.3), as mig_alloc'd copies the
  * caller frees with mig_free; MIG_ENOMEM leaves both NULL.
  */
@@ -386,8 +411,22 @@ int			mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *er
 /* Parse option words; MIG_EINVAL with Atlas's messages. */
 int			mig_parse_txmode(const char *s, mig_txmode *m, mig_err *err);
 int			mig_parse_exec_order(const char *s, mig_exec_order *o, mig_err *err);
-/* Go duration ("1m30s", "1.5s", "0") to milliseconds. */
+/*
+ * Go duration ("1m30s", "1.5s", "0", "-2s") to milliseconds, with Go's
+ * errors (invalid duration, missing unit, unknown unit; past 2^63-1 ns is
+ * invalid).  The result may be negative: see mig_check_timeout.
+ */
 int			mig_parse_duration(const char *s, int64_t *ms, mig_err *err);
+
+/* The longest timeout accepted (lock_timeout, cloud_timeout): 24 days. */
+#define MIG_TIMEOUT_MAX_MS (576LL * 3600 * 1000)
+#define MIG_TIMEOUT_MAX_TEXT "576h"
+
+/*
+ * MIG_OK when 0 <= ms <= MIG_TIMEOUT_MAX_MS, else MIG_EINVAL
+ * "<what> must be a duration from 0 to 576h (2073600 seconds), got <given>".
+ */
+int			mig_check_timeout(const char *what, int64_t ms, const char *given, mig_err *err);
 
 /* ---------------------------------------------------------------- revisions (§f) */
 

@@ -91,19 +91,44 @@ bad:
 	return MIG_EINVAL;
 }
 
+/* Go's unitMap (time/format.go): nanoseconds per unit. */
+static uint64_t
+duration_unit(const char *u, size_t n)
+{
+	static const struct
+	{
+		const char *name;
+		uint64_t	ns;
+	}			units[] = {
+		{"ns", 1}, {"us", 1000}, {"\xc2\xb5s", 1000}, {"\xce\xbcs", 1000},
+		{"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000ULL},
+		{"h", 3600000000000ULL},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0)
+			return units[i].ns;
+	return 0;
+}
+
 /*
- * Go's time.ParseDuration subset (§i.2 lock_timeout): a sequence of decimal
- * numbers with optional fraction, each followed by ns, us, µs, ms, s, m or h;
- * "0" alone is allowed; an optional leading sign (negative is refused).
+ * Go's time.ParseDuration (§i.2 lock_timeout), in exact integer arithmetic:
+ * [-+]?([0-9]*(\.[0-9]*)?[a-z]+)+ or "0"; a value past 2^63-1 ns (292
+ * years) is an invalid duration, as in Go.  *ms is rounded up to 1 ms for a
+ * positive value below a millisecond and may be negative: callers check the
+ * range they accept (mig_check_timeout).
  */
 int
 mig_parse_duration(const char *s, int64_t *ms, mig_err *err)
 {
+	const uint64_t max = (uint64_t) 1 << 63;
 	const char *p = s;
-	double		total_ns = 0;
+	uint64_t	total = 0;
+	bool		neg = false;
 
-	if (*p == '+')
-		p++;
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
 	if (strcmp(p, "0") == 0)
 	{
 		*ms = 0;
@@ -113,55 +138,105 @@ mig_parse_duration(const char *s, int64_t *ms, mig_err *err)
 		goto bad;
 	while (*p)
 	{
-		double		whole = 0,
-					frac = 0,
-					scale = 1,
+		uint64_t	v = 0,
+					f = 0,
 					unit;
-		bool		digits = false;
+		double		scale = 1;
+		bool		pre = false,
+					post = false,
+					fover = false;
+		const char *u;
 
-		while (*p >= '0' && *p <= '9')
+		if (!(*p == '.' || (*p >= '0' && *p <= '9')))
+			goto bad;
+		for (; *p >= '0' && *p <= '9'; p++)
 		{
-			whole = whole * 10 + (*p++ - '0');
-			digits = true;
+			if (v > max / 10)
+				goto bad;		/* overflow */
+			v = v * 10 + (uint64_t) (*p - '0');
+			if (v > max)
+				goto bad;
+			pre = true;
 		}
 		if (*p == '.')
 		{
-			p++;
-			while (*p >= '0' && *p <= '9')
+			for (p++; *p >= '0' && *p <= '9'; p++)
 			{
-				frac = frac * 10 + (*p++ - '0');
+				post = true;
+				/* Go's leadingFraction: digits past 2^63 are dropped */
+				if (fover)
+					continue;
+				if (f > (max - 1) / 10 || f * 10 + (uint64_t) (*p - '0') > max)
+				{
+					fover = true;
+					continue;
+				}
+				f = f * 10 + (uint64_t) (*p - '0');
 				scale *= 10;
-				digits = true;
 			}
 		}
-		if (!digits)
+		if (!pre && !post)
 			goto bad;
-		if (strncmp(p, "ns", 2) == 0)
-			unit = 1, p += 2;
-		else if (strncmp(p, "us", 2) == 0)
-			unit = 1e3, p += 2;
-		else if (strncmp(p, "\xc2\xb5s", 3) == 0 || strncmp(p, "\xce\xbcs", 3) == 0)
-			unit = 1e3, p += 3;
-		else if (strncmp(p, "ms", 2) == 0)
-			unit = 1e6, p += 2;
-		else if (*p == 's')
-			unit = 1e9, p += 1;
-		else if (*p == 'm')
-			unit = 60e9, p += 1;
-		else if (*p == 'h')
-			unit = 3600e9, p += 1;
-		else
+		for (u = p; *p && *p != '.' && !(*p >= '0' && *p <= '9'); p++)
+			;
+		if (p == u)
+		{
+			err_quoted(err, "missing unit in duration ", s);
+			goto hint;
+		}
+		if ((unit = duration_unit(u, (size_t) (p - u))) == 0)
+		{
+			mig_buf		b;
+
+			mig_buf_init(&b);
+			mig_buf_puts(&b, "unknown unit ");
+			mig_buf_goquote(&b, u, (size_t) (p - u) > 50 ? 50 : (size_t) (p - u));
+			mig_buf_puts(&b, " in duration ");
+			mig_buf_goquote(&b, s, strlen(s) > 200 ? 200 : strlen(s));
+			mig_err_set(err, MIG_EINVAL, "%s", b.data && !b.oom ? b.data : "unknown unit in duration");
+			mig_buf_free(&b);
+			goto hint;
+		}
+		if (v > max / unit)
 			goto bad;
-		total_ns += (whole + frac / scale) * unit;
-		if (total_ns > 9.2e18)
+		v *= unit;
+		if (f > 0)
+		{
+			v += (uint64_t) ((double) f * ((double) unit / scale));
+			if (v > max)
+				goto bad;
+		}
+		total += v;
+		if (total > max)
 			goto bad;
 	}
-	*ms = (int64_t) (total_ns / 1e6);
-	if (*ms == 0 && total_ns > 0)
+	if (!neg && total > max - 1)
+		goto bad;
+	*ms = (int64_t) (total / 1000000);
+	if (*ms == 0 && total > 0)
 		*ms = 1;
+	if (neg)
+		*ms = -*ms;
 	return MIG_OK;
 bad:
 	err_quoted(err, "invalid duration ", s);
+hint:
+	mig_err_hint(err, "Use a Go duration such as \"10s\", \"1m30s\" or \"500ms\".");
+	return MIG_EINVAL;
+}
+
+/*
+ * The hosts wait on int milliseconds (SQLite's busy timeout, PostgreSQL's
+ * lock waits), about 24.8 days at most, with a margin added: timeouts are
+ * refused outside 0..MIG_TIMEOUT_MAX_MS rather than wrapped or clamped.
+ */
+int
+mig_check_timeout(const char *what, int64_t ms, const char *given, mig_err *err)
+{
+	if (ms >= 0 && ms <= MIG_TIMEOUT_MAX_MS)
+		return MIG_OK;
+	mig_err_set(err, MIG_EINVAL, "%s must be a duration from 0 to %s (%lld seconds), got %.200s",
+				what, MIG_TIMEOUT_MAX_TEXT, (long long) (MIG_TIMEOUT_MAX_MS / 1000), given);
 	mig_err_hint(err, "Use a Go duration such as \"10s\", \"1m30s\" or \"500ms\".");
 	return MIG_EINVAL;
 }
@@ -285,6 +360,22 @@ parse_vars(const cJSON *obj, mig_vars *vars, mig_err *err)
 	return MIG_OK;
 }
 
+/* mig_check_timeout for a duration text (quoted in the message). */
+static int
+check_quoted(const char *what, int64_t ms, const char *text, mig_err *err)
+{
+	mig_buf		b;
+	int			rc;
+
+	if (ms >= 0 && ms <= MIG_TIMEOUT_MAX_MS)
+		return MIG_OK;
+	mig_buf_init(&b);
+	mig_buf_goquote(&b, text, strlen(text) > 100 ? 100 : strlen(text));
+	rc = mig_check_timeout(what, ms, b.data && !b.oom ? b.data : "", err);
+	mig_buf_free(&b);
+	return rc;
+}
+
 static int
 want_type(const cJSON *v, bool ok, const char *key, const char *what, mig_err *err)
 {
@@ -324,11 +415,19 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 			continue;
 		if (strcmp(k, "amount") == 0)
 		{
-			if ((rc = want_type(it, cJSON_IsNumber(it) && it->valuedouble == (double) (int64_t) it->valuedouble,
-								k, "an integer", err)))
+			double		a = it->valuedouble;
+
+			if ((rc = want_type(it, cJSON_IsNumber(it), k, "an integer", err)))
 				goto done;
+			/* 0 and negatives pass on to mig_resolve for Atlas's wording */
+			if (!(a >= -(double) INT32_MAX && a <= (double) INT32_MAX) || a != (double) (int64_t) a)
+			{
+				rc = mig_err_set(err, MIG_EINVAL, "option \"amount\" must be an integer from 1 to %d, got %.17g",
+								 INT32_MAX, a);
+				goto done;
+			}
 			o->has_amount = true;
-			o->amount = (int64_t) it->valuedouble;
+			o->amount = (int64_t) a;
 		}
 		else if (strcmp(k, "to_version") == 0 || strcmp(k, "baseline") == 0)
 		{
@@ -367,19 +466,27 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 		else if (strcmp(k, "lock_timeout") == 0 || strcmp(k, "cloud_timeout") == 0)
 		{
 			int64_t    *dst = k[0] == 'l' ? &o->lock_timeout_ms : &o->cloud_timeout_ms;
+			const char *what = k[0] == 'l' ? "option \"lock_timeout\"" : "option \"cloud_timeout\"";
 
 			if (cJSON_IsNumber(it))
 			{
 				/* a bare number is seconds */
-				if (it->valuedouble < 0)
+				double		sec = it->valuedouble;
+				char		given[64];
+
+				snprintf(given, sizeof(given), "%.17g", sec);
+				if (!(sec >= 0 && sec <= (double) (MIG_TIMEOUT_MAX_MS / 1000)))
 				{
-					rc = mig_err_set(err, MIG_EINVAL, "option \"%s\" must not be negative", k);
+					rc = mig_check_timeout(what, -1, given, err);
 					goto done;
 				}
-				*dst = (int64_t) (it->valuedouble * 1000.0);
+				*dst = (int64_t) (sec * 1000.0);
+				if (*dst == 0 && sec > 0)
+					*dst = 1;
 			}
 			else if ((rc = want_type(it, cJSON_IsString(it), k, "a duration such as \"10s\"", err)) ||
-					 (rc = mig_parse_duration(it->valuestring, dst, err)))
+					 (rc = mig_parse_duration(it->valuestring, dst, err)) ||
+					 (rc = check_quoted(what, *dst, it->valuestring, err)))
 				goto done;
 		}
 		else if (strcmp(k, "vars") == 0)

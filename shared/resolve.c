@@ -140,6 +140,22 @@ set_str(char **dst, const char *s)
 	return *dst != NULL;
 }
 
+/* An atlas.hcl duration out of range (the caller prefixes the attribute). */
+static int
+check_env_timeout(int64_t ms, const char *text, mig_err *err)
+{
+	mig_buf		b;
+	int			rc;
+
+	if (ms >= 0 && ms <= MIG_TIMEOUT_MAX_MS)
+		return MIG_OK;
+	mig_buf_init(&b);
+	mig_buf_goquote(&b, text, strlen(text) > 100 ? 100 : strlen(text));
+	rc = mig_check_timeout("the value", ms, b.data && !b.oom ? b.data : "", err);
+	mig_buf_free(&b);
+	return rc;
+}
+
 int
 mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 			const mig_opts *opts, mig_run_cfg *out, mig_err *err)
@@ -245,7 +261,8 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 	out->lock_timeout_ms = opts->lock_timeout_ms;
 	if (out->lock_timeout_ms < 0 && env.lock_timeout && env.lock_timeout[0])
 	{
-		if ((rc = mig_parse_duration(env.lock_timeout, &out->lock_timeout_ms, err)) != MIG_OK)
+		if ((rc = mig_parse_duration(env.lock_timeout, &out->lock_timeout_ms, err)) != MIG_OK ||
+			(rc = check_env_timeout(out->lock_timeout_ms, env.lock_timeout, err)) != MIG_OK)
 		{
 			mig_err_prefix(err, "env \"%.200s\": migration.lock_timeout: ", env_name);
 			goto done;
@@ -257,7 +274,8 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 	out->cloud_timeout_ms = opts->cloud_timeout_ms > 0 ? opts->cloud_timeout_ms : 0;
 	if (out->cloud_timeout_ms == 0 && env.cloud_timeout && env.cloud_timeout[0])
 	{
-		if ((rc = mig_parse_duration(env.cloud_timeout, &out->cloud_timeout_ms, err)) != MIG_OK)
+		if ((rc = mig_parse_duration(env.cloud_timeout, &out->cloud_timeout_ms, err)) != MIG_OK ||
+			(rc = check_env_timeout(out->cloud_timeout_ms, env.cloud_timeout, err)) != MIG_OK)
 		{
 			mig_err_prefix(err, "atlas.hcl: cloud.timeout: ");
 			goto done;

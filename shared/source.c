@@ -1,7 +1,8 @@
 /*
  * source.c - open the run's migration directory: file:// from the database
  * host's file system, atlas:// from Atlas Cloud; either way it ends as one
- * in-memory directory, verified against its atlas.sum before anything runs.
+ * in-memory directory, verified against its atlas.sum before anything runs,
+ * and refused when two files share a version (mig_dir_check_versions).
  *
  * Knows nothing of PostgreSQL or SQLite.
  */
@@ -24,6 +25,7 @@ file_url_path(const char *url)
 int
 mig_source_load(const mig_run_cfg *cfg, mig_db *db, mig_dir *out, mig_err *err)
 {
+	bool		cloud = false;
 	int			rc;
 
 	mig_dir_init(out);
@@ -37,12 +39,18 @@ mig_source_load(const mig_run_cfg *cfg, mig_db *db, mig_dir *out, mig_err *err)
 		mig_free(path);
 	}
 	else if (strncmp(cfg->dir_url, "atlas://", 8) == 0)
-		return mig_cloud_fetch_dir(cfg, NULL, db, out, err);	/* verified there */
+	{
+		cloud = true;
+		rc = mig_cloud_fetch_dir(cfg, NULL, db, out, err);	/* verified there */
+	}
 	else
 		rc = mig_err_set(err, MIG_EINVAL, "unsupported migration directory URL \"%.200s\"",
 						 cfg->dir_url_redacted);
-	if (rc == MIG_OK)
+	if (rc == MIG_OK && !cloud)
 		rc = mig_sum_verify(out, err);
+	/* after the sum: Atlas computes and checks it for such directories too */
+	if (rc == MIG_OK)
+		rc = mig_dir_check_versions(out, err);
 	if (rc != MIG_OK)
 		mig_dir_free(out);
 	return rc;

@@ -359,6 +359,25 @@ json_cut_short(const char *s, size_t n)
 	return in_str || depth > 0;
 }
 
+/*
+ * MIG_ECLOUD for a 200 reply without data.<field[0..n)>: "decoding
+ * response: the reply has no data.dirState" (what: "an empty reply", ...).
+ */
+static int
+missing(mig_err *err, const char *field, size_t n, const char *what)
+{
+	if (n > 0 && field[n - 1] == '.')
+		n--;
+	if (what)
+		mig_err_set(err, MIG_ECLOUD, "decoding response: %s, expected data%s%.*s",
+					what, n ? "." : "", (int) n, field);
+	else
+		mig_err_set(err, MIG_ECLOUD, "decoding response: the reply has no data%s%.*s",
+					n ? "." : "", (int) n, field);
+	mig_err_hint(err, "The endpoint answered 200 without the data asked for; check that atlas { cloud { url } } is the Atlas Cloud GraphQL endpoint.");
+	return MIG_ECLOUD;
+}
+
 /* A non-empty "errors" array, or NULL. */
 static const cJSON *
 gql_errors(const cJSON *root)
@@ -370,9 +389,14 @@ gql_errors(const cJSON *root)
 	return NULL;
 }
 
-int
-mig_cloud_parse_response(const char *body, size_t len, long http_status,
-						 const char *field, char **out_value, mig_err *err)
+/*
+ * mig_cloud_parse_response and mig_cloud_parse_required: with strict set, a
+ * 200 reply must hold every object on the path data.<field>, and the field
+ * itself (which may be null).
+ */
+static int
+parse_reply(const char *body, size_t len, long http_status, const char *field,
+			bool strict, char **out_value, mig_err *err)
 {
 	cJSON	   *root = NULL;
 	const cJSON *node,
@@ -408,7 +432,11 @@ mig_cloud_parse_response(const char *body, size_t len, long http_status,
 
 		trim(&t, &tn);
 		if (tn == 0)
+		{
+			if (strict)
+				rc = missing(err, field, strlen(field), "an empty reply");
 			goto done;
+		}
 	}
 	{
 		const char *end = NULL;
@@ -430,7 +458,11 @@ mig_cloud_parse_response(const char *body, size_t len, long http_status,
 		}
 	}
 	if (cJSON_IsNull(root))
+	{
+		if (strict)
+			rc = missing(err, field, strlen(field), "a null reply");
 		goto done;
+	}
 	if (!cJSON_IsObject(root))
 	{
 		rc = mig_err_set(err, MIG_ECLOUD, "decoding response: the reply is not a JSON object");
@@ -457,7 +489,11 @@ mig_cloud_parse_response(const char *body, size_t len, long http_status,
 		size_t		kl = strcspn(f, ".");
 
 		if (node == NULL || cJSON_IsNull(node))
+		{
+			if (strict)
+				rc = missing(err, field, (size_t) (f - field), NULL);
 			goto done;
+		}
 		if (!cJSON_IsObject(node))
 		{
 			rc = mig_err_set(err, MIG_ECLOUD, "decoding response: data%s%.*s is not an object",
@@ -473,6 +509,11 @@ mig_cloud_parse_response(const char *body, size_t len, long http_status,
 			break;
 		f += kl + 1;
 	}
+	if (node == NULL && strict)
+	{
+		rc = missing(err, field, strlen(field), NULL);
+		goto done;
+	}
 	if (node == NULL || cJSON_IsNull(node))
 		goto done;
 	if (!cJSON_IsString(node))
@@ -486,6 +527,20 @@ mig_cloud_parse_response(const char *body, size_t len, long http_status,
 done:
 	cJSON_Delete(root);
 	return rc;
+}
+
+int
+mig_cloud_parse_response(const char *body, size_t len, long http_status,
+						 const char *field, char **out_value, mig_err *err)
+{
+	return parse_reply(body, len, http_status, field, false, out_value, err);
+}
+
+int
+mig_cloud_parse_required(const char *body, size_t len, long http_status,
+						 const char *field, char **out_value, mig_err *err)
+{
+	return parse_reply(body, len, http_status, field, true, out_value, err);
 }
 
 /* ---------------------------------------------------------------- transport (§j.1) */
@@ -1051,8 +1106,17 @@ mig_cloud_fetch_dir(const mig_run_cfg *cfg, const mig_cloud_opts *opts, mig_db *
 	}
 
 	rc = http_post(cfg, &o, db, &ep, body.data, body.len, &status, &resp, &tries, err);
+
+	/*
+	 * §j.2 accepts an empty 200 body, and Atlas's Client.Dir then unpacks an
+	 * empty directory, as it does for a null data or a missing dirState.  A
+	 * real Cloud answers dirState with the object or with errors, so such a
+	 * reply is a broken endpoint (a proxy, a wrong cloud.url), not an empty
+	 * directory: refused, deliberately unlike Atlas.  A dirState whose
+	 * content is null or "" still is an empty directory (§c.3).
+	 */
 	if (rc == MIG_OK)
-		rc = mig_cloud_parse_response(resp.data, resp.len, status, "dirState.content", &content, err);
+		rc = mig_cloud_parse_required(resp.data, resp.len, status, "dirState.content", &content, err);
 	if (rc != MIG_OK)
 	{
 		if (rc != MIG_ENOMEM)

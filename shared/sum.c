@@ -181,7 +181,7 @@ sum_mismatch(mig_err *err, int line, const char *file, size_t file_len,
 {
 	mig_err_set(err, MIG_ECHECKSUM, "checksum mismatch");
 	err->sum_line = line;
-	snprintf(err->sum_file, sizeof(err->sum_file), "%.*s", (int) file_len, file);
+	mig_err_copy(err->sum_file, sizeof(err->sum_file), file, file_len);
 	snprintf(err->sum_reason, sizeof(err->sum_reason), "%s", reason);
 	mig_err_detail(err, "%s\n\n\tL%d: %.*s was %s\n\n%s", SUM_INTRO, line,
 				   (int) file_len, file, reason, SUM_OUTRO);

@@ -29,8 +29,9 @@ truncated (body cut short of its Content-Length), invalid_json,
 graphql_error, graphql_error_500, tamper (content not matching atlas.sum),
 oversize (size bytes, with Content-Length), oversize_stream (no length),
 bad_base64, path_trick (an entry "../evil.sql"), absolute (/etc/evil.sql),
-empty (content null), echo_auth (500 whose body echoes the Authorization
-header: the client must scrub it).
+empty (content null), empty_body (200 with no body), data_null
+({"data": null}), no_dir_state ({"data": {}}), echo_auth (500 whose body
+echoes the Authorization header: the client must scrub it).
 
 Usage:
   server.py --port 0 --port-file F --dirs DIR --token-file T
@@ -322,6 +323,12 @@ class Handler(BaseHTTPRequestHandler):
                 {"message": "error\n", "path": ["variable", "input", "driver"]}]})
         if mode == "invalid_json":
             return self._send(200, '{"data": {"dirState": {"content": "AAAA')
+        if mode == "empty_body":
+            return self._send(200, "")
+        if mode == "data_null":
+            return self._json(200, {"data": None})
+        if mode == "no_dir_state":
+            return self._json(200, {"data": {}})
         if mode in ("oversize", "oversize_stream"):
             size = int(f.get("size", 65 << 20))
             return self._oversize(size, mode == "oversize")

@@ -158,6 +158,9 @@ FAULTS = [
     ("invalid_json", "decoding response"),
     ("truncated", ""),
     ("tamper", "checksum mismatch"),
+    ("empty_body", "decoding response: an empty reply, expected data.dirState.content"),
+    ("data_null", "decoding response: the reply has no data"),
+    ("no_dir_state", "decoding response: the reply has no data.dirState"),
     ("bad_base64", "base64"),
     ("path_trick", "bad archive"),
     ("oversize", ""),
@@ -175,6 +178,25 @@ def test_fetch_faults_apply_nothing():
         row = con.execute("SELECT status, error FROM atlas_migrate_runs").fetchone()
         eq(row[0], "failed", "run row for mode " + mode)
         SEEN.append(dump(con))
+    CLOUD.control("ok")
+
+
+def test_reply_without_dir_state_is_an_error_for_status_too():
+    """A 200 that does not answer dirState is a broken endpoint, not an empty
+    directory (nothing_to_do would hide it); a null content still is one (§c.3)."""
+    for mode in ("empty_body", "data_null", "no_dir_state"):
+        CLOUD.control(mode, scope="dirState")
+        con = fresh("status-" + mode)
+        try:
+            rows = con.execute("SELECT * FROM atlas_migrate_status('prod')").fetchall()
+            raise AssertionError("status succeeded for mode %s: %r" % (mode, rows))
+        except sqlite3.Error as e:
+            SEEN.append(str(e))
+            contains(str(e), "decoding response: ", "status error for mode " + mode)
+            contains(str(e), "cloud { url }", "hint for mode " + mode)
+    CLOUD.control("empty", scope="dirState")
+    con = fresh("content-null")
+    eq(apply(con)["Status"], "nothing_to_do", "content null is an empty directory")
     CLOUD.control("ok")
 
 

@@ -670,6 +670,63 @@ test_parse_response(void **state)
 	}
 }
 
+/*
+ * A dirState reply must answer the query: only the content may be null or
+ * "" (§c.3, an empty directory); an empty 200 body, a null data or a
+ * missing dirState is a broken endpoint.
+ */
+static void
+test_parse_required(void **state)
+{
+	static const struct {
+		const char *body;
+		const char *value;		/* expected value when OK */
+		const char *msg;		/* exact message, NULL = OK */
+	}			cases[] = {
+		{"{\"data\":{\"dirState\":{\"content\":\"QUJD\"}}}", "QUJD", NULL},
+		{"{\"data\":{\"dirState\":{\"content\":\"\"}}}", "", NULL},
+		{"{\"data\":{\"dirState\":{\"content\":null}}}", NULL, NULL},
+		{"", NULL, "decoding response: an empty reply, expected data.dirState.content"},
+		{" \n", NULL, "decoding response: an empty reply, expected data.dirState.content"},
+		{"null", NULL, "decoding response: a null reply, expected data.dirState.content"},
+		{"{}", NULL, "decoding response: the reply has no data"},
+		{"{\"data\":null}", NULL, "decoding response: the reply has no data"},
+		{"{\"data\":{}}", NULL, "decoding response: the reply has no data.dirState"},
+		{"{\"data\":{\"dirState\":null}}", NULL, "decoding response: the reply has no data.dirState"},
+		{"{\"data\":{\"dirState\":{}}}", NULL, "decoding response: the reply has no data.dirState.content"},
+		{"{\"data\":null,\"errors\":[{\"message\":\"denied\"}]}", NULL, "denied"},
+	};
+	size_t		i;
+
+	(void) state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char	   *v = (char *) "unset";
+		mig_err		err;
+		int			rc;
+
+		mig_err_clear(&err);
+		rc = mig_cloud_parse_required(cases[i].body, strlen(cases[i].body), 200,
+									  "dirState.content", &v, &err);
+		if (cases[i].msg == NULL)
+		{
+			if (rc != MIG_OK)
+				fail_msg("case %zu: rc %d (%s)", i, rc, err.msg);
+			if (cases[i].value == NULL)
+				assert_null(v);
+			else
+				assert_string_equal(v, cases[i].value);
+		}
+		else
+		{
+			if (rc != MIG_ECLOUD || strcmp(err.msg, cases[i].msg) != 0)
+				fail_msg("case %zu: rc %d, message \"%s\", want \"%s\"", i, rc, err.msg, cases[i].msg);
+			assert_null(v);
+		}
+		mig_free(v);
+	}
+}
+
 /* Input errors found before any request. */
 static void
 test_input_errors(void **state)
@@ -838,6 +895,14 @@ test_fetch_tag_and_names(void **state)
 				 "dirState tag \"nope\" of dir \"app\" not found");
 	fetch_expect(&G.http, "\"mode\":\"ok\"", "atlas://nope", MIG_ECLOUD, "dirState dir \"nope\" not found");
 	fetch_expect(&G.http, "\"mode\":\"empty\"", "atlas://app", MIG_OK, NULL);
+	/* a 200 that does not answer dirState is an error, not an empty directory */
+	fetch_expect(&G.http, "\"mode\":\"empty_body\"", "atlas://app", MIG_ECLOUD,
+				 "decoding response: an empty reply, expected data.dirState.content");
+	fetch_expect(&G.http, "\"mode\":\"data_null\"", "atlas://app", MIG_ECLOUD,
+				 "decoding response: the reply has no data");
+	fetch_expect(&G.http, "\"mode\":\"no_dir_state\"", "atlas://app", MIG_ECLOUD,
+				 "decoding response: the reply has no data.dirState");
+	ctl(&G.http, "\"mode\":\"ok\"");
 }
 
 static void
@@ -1552,6 +1617,7 @@ main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_user_agent),
 		cmocka_unit_test(test_parse_response),
+		cmocka_unit_test(test_parse_required),
 		cmocka_unit_test(test_input_errors),
 		cmocka_unit_test(test_fetch_ok),
 		cmocka_unit_test(test_standin_archive_matches_writer),

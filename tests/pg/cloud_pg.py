@@ -141,6 +141,17 @@ def main():
                'cloud: cancel stops a hanging fetch within about a second (%.2f s)' % el, err)
         cloud.control('ok')
 
+        # a 200 without data.dirState is an error, not an empty directory (issue 8)
+        cloud.control('empty_body', scope='dirState')
+        rc, out, err = apply()
+        SEEN.append(out + err)
+        rc2, out2, err2 = psql("SELECT * FROM atlas_migrate_status('prod')")
+        SEEN.append(out2 + err2)
+        report(rc != 0 and 'decoding response: an empty reply, expected data.dirState.content' in err
+               and rc2 != 0 and 'an empty reply' in err2,
+               'cloud: an empty 200 reply fails apply and status', (err, err2))
+        cloud.control('ok')
+
         # the token is nowhere
         _, runs, _ = psql('SELECT t::text FROM atlas_migrate_runs t')
         log = ''

@@ -164,6 +164,22 @@ mk cron_fail \
 SELECT 1 / 0;
 '
 
+# issue 8: two files of version 1; a file with an empty version; a NUL byte
+mk dupver \
+	1_a.sql 'CREATE TABLE dup_a (x int);
+' \
+	1_b.sql 'CREATE TABLE dup_b (x int);
+'
+mk emptyver \
+	1_a.sql 'CREATE TABLE ev_a (x int);
+' \
+	_x.sql 'CREATE TABLE ev_x (x int);
+'
+mkdir -p "$DIR/nulbyte"
+printf 'CREATE TABLE nul_a (x int);\n' >"$DIR/nulbyte/1_a.sql"
+printf 'CREATE TABLE nul_b (x int);\nINSERT INTO nul_b VALUES (1);\0 DROP TABLE nul_a;\n' >"$DIR/nulbyte/2_b.sql"
+/usr/bin/python3 "$HERE/atlas_hash.py" "$DIR/nulbyte"
+
 # no atlas.sum at all
 mkdir -p "$DIR/nosum"
 printf 'CREATE TABLE nosum (x int);\n' >"$DIR/nosum/1_a.sql"
