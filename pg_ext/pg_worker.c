@@ -374,6 +374,7 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 
 	/* The caller validated the same input; config and options travel along. */
 	rc = mig_opts_parse_json(opts_json, strlen(opts_json), &opts, &err);
+	opts.deny_getenv = job->deny_getenv;
 	if (rc == MIG_OK)
 		rc = mig_resolve(hcl, strlen(hcl), env, &opts, &cfg, &err);
 	have_cfg = rc == MIG_OK;
@@ -435,6 +436,25 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	mig_opts_free(&opts);
 }
 
+/*
+ * The caller's session user, SET ROLE and user id (in a transaction: the
+ * superuser flags are catalog lookups).  As parallel workers do since
+ * CVE-2024-10978, is_superuser follows each role's own rolsuper, never a
+ * flag of the caller's session: after SET SESSION AUTHORIZATION or SET
+ * ROLE to a non-superuser, migrations see is_superuser off and cannot
+ * RESET ROLE or SET ROLE back to a superuser.
+ */
+static void
+restore_identity(pg_job *job)
+{
+	bool		session_super = superuser_arg(job->session_user_id);
+
+	SetSessionAuthorization(job->session_user_id, session_super);
+	SetCurrentRoleId(job->outer_user_id,
+					 OidIsValid(job->outer_user_id) ? superuser_arg(job->outer_user_id) : session_super);
+	SetUserIdAndSecContext(job->current_user_id, job->sec_context);
+}
+
 void
 atlas_migrate_worker_main(Datum main_arg)
 {
@@ -489,10 +509,9 @@ atlas_migrate_worker_main(Datum main_arg)
 	StartTransactionCommand();
 	RestoreLibraryState(libs);
 	RestoreGUCState(gucs);
+	restore_identity(job);
 	CommitTransactionCommand();
 	SetClientEncoding(GetDatabaseEncoding());
-	SetCurrentRoleId(job->outer_user_id, job->is_superuser);
-	SetUserIdAndSecContext(job->current_user_id, job->sec_context);
 
 	pgstat_report_activity(STATE_RUNNING, "atlas_migrate_apply");
 	run_job(job, hcl, env, opts);
