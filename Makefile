@@ -51,6 +51,8 @@ REGRESS_OPTS = --inputdir=tests/pg --outputdir=$(BUILD)/pg_regress
 EXTRA_CLEAN = $(BUILD)
 include $(PGXS)
 HAVE_PG := 1
+# PGXS knows no header dependencies: a changed struct must rebuild its users
+$(OBJS): $(CORE_HDRS) $(wildcard pg_ext/*.h)
 all: hosts
 else
 all: hosts

@@ -19,8 +19,10 @@
 
 #include <stdlib.h>
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -39,6 +41,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
@@ -56,12 +59,12 @@
 	"\"type\" bigint NOT NULL DEFAULT 2, " \
 	"\"applied\" bigint NOT NULL DEFAULT 0, " \
 	"\"total\" bigint NOT NULL DEFAULT 0, " \
-	"\"executed_at\" timestamptz NOT NULL, " \
+	"\"executed_at\" pg_catalog.timestamptz NOT NULL, " \
 	"\"execution_time\" bigint NOT NULL, " \
-	"\"error\" text NULL, " \
-	"\"error_stmt\" text NULL, " \
+	"\"error\" pg_catalog.text NULL, " \
+	"\"error_stmt\" pg_catalog.text NULL, " \
 	"\"hash\" character varying NOT NULL, " \
-	"\"partial_hashes\" jsonb NULL, " \
+	"\"partial_hashes\" pg_catalog.jsonb NULL, " \
 	"\"operator_version\" character varying NOT NULL, " \
 	"PRIMARY KEY (\"version\"))"
 
@@ -137,12 +140,18 @@ guarded(pg_db *db, guarded_fn fn, void *arg, mig_err *err)
 	return rc;
 }
 
-/* Start a command (and, outside a block, a transaction) with a snapshot. */
+/*
+ * Start a command (and, outside a block, a transaction) with a snapshot,
+ * for the adapter's own statements: search_path pinned to pg_catalog,
+ * pg_temp, so nothing in the caller's schemas resolves in them (the
+ * migrations keep the caller's search_path).
+ */
 static void
 cmd_start(pg_db *db)
 {
 	StartTransactionCommand();
 	MemoryContextSwitchTo(db->stmt_cxt);
+	db->guc_nest = pg_ext_pin_search_path();
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
@@ -150,6 +159,7 @@ static void
 cmd_end(pg_db *db)
 {
 	PopActiveSnapshot();
+	pg_ext_unpin_search_path(db->guc_nest);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(db->stmt_cxt);
 }
@@ -194,13 +204,62 @@ set_schema(pg_db *db, const char *schema)
 	}
 }
 
-/* Does the revisions table exist (in the current transaction)? */
-static bool
-rev_table_exists(const char *schema)
+/* The revisions table's OID (in the current transaction), or InvalidOid. */
+static Oid
+rev_table_oid(const char *schema)
 {
 	Oid			nsp = get_namespace_oid(schema, true);
 
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid(REV_TABLE, nsp));
+	return OidIsValid(nsp) ? get_relname_relid(REV_TABLE, nsp) : InvalidOid;
+}
+
+/*
+ * Refuse a revisions table that would run someone else's code as the role
+ * applying (or reading) revisions: it must be a plain table without
+ * triggers, rules or row security, owned by that role or a superuser.  A
+ * database owner could otherwise plant one for a superuser's apply.  The
+ * lock (RowExclusiveLock before writes) holds until the transaction ends,
+ * so nothing can be attached between this check and the statement.
+ */
+static void
+check_rev_table(Oid relid, LOCKMODE lockmode)
+{
+	Relation	rel = relation_open(relid, lockmode);
+	Form_pg_class form = RelationGetForm(rel);
+	Oid			user = GetUserId();
+	char	   *name = quote_qualified_identifier(get_namespace_name(form->relnamespace),
+												  NameStr(form->relname));
+	char	   *owner = GetUserNameFromId(form->relowner, true);
+	const char *why = NULL;
+	int			code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+
+	if (owner == NULL)
+		owner = psprintf("%u", form->relowner);
+	if (form->relkind != RELKIND_RELATION)
+	{
+		why = "it is not a plain table";
+		code = ERRCODE_WRONG_OBJECT_TYPE;
+	}
+	else if (form->relowner != user && !superuser_arg(form->relowner))
+	{
+		why = "its owner is neither the role applying migrations nor a superuser";
+		code = ERRCODE_INSUFFICIENT_PRIVILEGE;
+	}
+	else if (rel->trigdesc != NULL && rel->trigdesc->numtriggers > 0)
+		why = psprintf("it has a trigger (\"%s\")", rel->trigdesc->triggers[0].tgname);
+	else if (rel->rd_rules != NULL && rel->rd_rules->numLocks > 0)
+		why = "it has rules";
+	else if (form->relrowsecurity)
+		why = "it has row level security enabled";
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("refusing to use revisions table %s owned by role \"%s\": %s",
+						name, owner, why),
+				 errdetail("Code attached to it would run with the privileges of role \"%s\".",
+						   GetUserNameFromId(user, false)),
+				 errhint("Inspect the table.  Atlas's revisions table is a plain table owned by the role that applies migrations (or a superuser), with no triggers, rules or row security.")));
+	relation_close(rel, NoLock);
 }
 
 /* ---------------------------------------------------------------- statements */
@@ -548,6 +607,8 @@ init_table(pg_db *db, void *arg)
 		if (SPI_execute(psprintf("CREATE TABLE %s " REV_TABLE_DDL, db->table), false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "creating table %s failed", db->table);
 	}
+	else
+		check_rev_table(get_relname_relid(REV_TABLE, nsp), RowExclusiveLock);
 	SPI_finish();
 	cmd_end(db);
 }
@@ -600,13 +661,15 @@ read_revs(const char *schema, mig_revs *out)
 {
 	char	   *sql;
 	uint64		i;
+	Oid			relid = rev_table_oid(schema);
 
-	if (!rev_table_exists(schema))
+	if (!OidIsValid(relid))
 		return;
+	check_rev_table(relid, AccessShareLock);
 	sql = psprintf("SELECT version, description, type, applied, total, executed_at, "
-				   "execution_time, error, error_stmt, hash, partial_hashes::text, operator_version "
-				   "FROM %s WHERE version OPERATOR(pg_catalog.<>) '" MIG_CLOUD_IDENTIFIER "' "
-				   "ORDER BY version COLLATE \"C\"",
+				   "execution_time, error, error_stmt, hash, partial_hashes::pg_catalog.text, operator_version "
+				   "FROM ONLY %s WHERE version OPERATOR(pg_catalog.<>) '" MIG_CLOUD_IDENTIFIER "' "
+				   "ORDER BY version COLLATE pg_catalog.\"C\"",
 				   quote_qualified_identifier(schema, REV_TABLE));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -676,7 +739,10 @@ pg_db_read_revisions_here(const char *schema, mig_revs *out)
 {
 	PG_TRY();
 	{
+		int			nest = pg_ext_pin_search_path();
+
 		read_revs(schema && schema[0] ? schema : DEFAULT_REV_SCHEMA, out);
+		pg_ext_unpin_search_path(nest);
 	}
 	PG_CATCH();
 	{
@@ -696,6 +762,7 @@ write_rev(pg_db *db, void *p)
 	int			rc;
 
 	cmd_start(db);
+	check_rev_table(rev_table_oid(db->schema), RowExclusiveLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (db->upsert_plan == NULL)
@@ -764,7 +831,7 @@ typedef struct clean_arg
 
 /* Tables that count: ordinary and partitioned, not members of an extension (§k.19). */
 #define USER_TABLE_FILTER \
-	"c.relkind IN ('r', 'p') AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d " \
+	"c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[]) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d " \
 	"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass " \
 	"AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')"
 
@@ -786,10 +853,10 @@ check_clean(pg_db *db, void *p)
 	{
 		/* bound to a schema: no tables, or only the revisions table kept there */
 		vals[0] = CStringGetTextDatum(url_schema);
-		if (SPI_execute_with_args("SELECT c.relname::text FROM pg_catalog.pg_class c "
+		if (SPI_execute_with_args("SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c "
 								  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
 								  "WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND " USER_TABLE_FILTER
-								  " ORDER BY c.relname COLLATE \"C\"",
+								  " ORDER BY c.relname COLLATE pg_catalog.\"C\"",
 								  1, types, vals, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "clean check failed");
 		for (i = 0; i < SPI_processed && a->clean; i++)
@@ -816,19 +883,19 @@ check_clean(pg_db *db, void *p)
 		if (extnsp == PG_PUBLIC_NAMESPACE)
 			extnsp = InvalidOid;
 		nvals[0] = ObjectIdGetDatum(extnsp);
-		if (SPI_execute_with_args("SELECT n.nspname::text, "
-						"(SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
+		if (SPI_execute_with_args("SELECT n.nspname::pg_catalog.text, "
+						"(SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
 						USER_TABLE_FILTER "), "
-						"(SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
-						USER_TABLE_FILTER " ORDER BY c.relname COLLATE \"C\" LIMIT 1) "
+						"(SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) n.oid AND "
+						USER_TABLE_FILTER " ORDER BY c.relname COLLATE pg_catalog.\"C\" LIMIT 1) "
 						"FROM pg_catalog.pg_namespace n "
-						"WHERE n.nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast', 'crdb_internal', 'pg_extension') "
-						"AND n.nspname NOT LIKE 'pg\\_%temp\\_%' "
+						"WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{information_schema,pg_catalog,pg_toast,crdb_internal,pg_extension}'::pg_catalog.name[]) "
+						"AND NOT (n.nspname OPERATOR(pg_catalog.~~) 'pg\\_%temp\\_%'::pg_catalog.text) "
 						"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
 						"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass "
 						"AND d.objid OPERATOR(pg_catalog.=) n.oid AND d.deptype OPERATOR(pg_catalog.=) 'e') "
 						"AND n.oid OPERATOR(pg_catalog.<>) $1 "
-						"ORDER BY n.nspname COLLATE \"C\"", 1, ntypes, nvals, NULL, true, 0) != SPI_OK_SELECT)
+						"ORDER BY n.nspname COLLATE pg_catalog.\"C\"", 1, ntypes, nvals, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "clean check failed");
 		for (i = 0; i < SPI_processed && a->clean; i++)
 		{
@@ -891,17 +958,18 @@ target_id(pg_db *db, void *p)
 	char	   *id;
 
 	cmd_start(db);
+	check_rev_table(rev_table_oid(db->schema), RowExclusiveLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	vals[0] = CStringGetTextDatum(MIG_OPERATOR_VERSION);
 	if (SPI_execute_with_args(psprintf("INSERT INTO %s (version, description, type, applied, total, "
 									   "executed_at, execution_time, hash, operator_version) "
-									   "VALUES ('" MIG_CLOUD_IDENTIFIER "', pg_catalog.gen_random_uuid()::text, "
+									   "VALUES ('" MIG_CLOUD_IDENTIFIER "', pg_catalog.gen_random_uuid()::pg_catalog.text, "
 									   "2, 0, 0, pg_catalog.now(), 0, '', $1) ON CONFLICT (version) DO NOTHING",
 									   db->table),
 							  1, types, vals, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "writing the revision-table identifier failed");
-	if (SPI_execute(psprintf("SELECT description FROM %s WHERE version OPERATOR(pg_catalog.=) '"
+	if (SPI_execute(psprintf("SELECT description FROM ONLY %s WHERE version OPERATOR(pg_catalog.=) '"
 							 MIG_CLOUD_IDENTIFIER "'", db->table), false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "reading the revision-table identifier failed");

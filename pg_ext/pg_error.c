@@ -48,6 +48,8 @@ pg_error_sqlstate(const mig_err *err)
 			return ERRCODE_UNDEFINED_OBJECT;
 		case MIG_ESTATE:
 			return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		case MIG_EPERM:
+			return ERRCODE_INSUFFICIENT_PRIVILEGE;
 		default:
 			return ERRCODE_INTERNAL_ERROR;
 	}

@@ -17,11 +17,13 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -73,6 +75,13 @@ pg_ext_lookup(Oid *nspid, Oid *owner)
 	table_close(rel, AccessShareLock);
 }
 
+bool
+pg_ext_reads_server_files(Oid role)
+{
+	return OidIsValid(role) &&
+		(superuser_arg(role) || has_privs_of_role(role, ROLE_PG_READ_SERVER_FILES));
+}
+
 char *
 pg_ext_relname(const char *name)
 {
@@ -84,6 +93,23 @@ pg_ext_relname(const char *name)
 	if (nspname == NULL)
 		elog(ERROR, "cache lookup failed for namespace %u", nspid);
 	return quote_qualified_identifier(nspname, name);
+}
+
+int
+pg_ext_pin_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nest;
+}
+
+void
+pg_ext_unpin_search_path(int nest)
+{
+	AtEOXact_GUC(true, nest);
 }
 
 void

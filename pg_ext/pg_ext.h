@@ -58,9 +58,10 @@ typedef struct pg_job
 	Oid			outer_user_id;	/* SET ROLE state */
 	Oid			current_user_id;	/* GetUserIdAndSecContext() */
 	int			sec_context;
-	bool		is_superuser;	/* session_auth_is_superuser */
+	Oid			session_user_id;	/* SET SESSION AUTHORIZATION state */
 	int			caller_pid;
 	bool		dry_run;
+	bool		deny_getenv;	/* atlas.hcl's author may not read the environment */
 	pg_atomic_uint64 run_id;	/* worker -> caller: atlas_migrate_runs.id */
 	pg_atomic_uint32 stop_reason;	/* caller -> worker: PG_STOP_* */
 } pg_job;
@@ -87,6 +88,22 @@ extern void pg_ext_lookup(Oid *nspid, Oid *owner);
  */
 extern void pg_ext_as_owner(void (*fn) (void *arg), void *arg);
 
+/*
+ * Pin search_path to pg_catalog, pg_temp for the extension's own SPI work
+ * in the current transaction (a GUC nest level, as a function's SET clause
+ * makes); returns the level to give pg_ext_unpin_search_path().  An error
+ * before the unpin is undone by the transaction's abort.
+ */
+extern int	pg_ext_pin_search_path(void);
+extern void pg_ext_unpin_search_path(int nest);
+
+/*
+ * May role read files and the environment of the server (superuser or
+ * privileges of pg_read_server_files)?  What file:// directories and
+ * getenv() in atlas.hcl need.
+ */
+extern bool pg_ext_reads_server_files(Oid role);
+
 /* Quoted "schema"."name" of one of the extension's own relations. */
 extern char *pg_ext_relname(const char *name);
 
@@ -104,8 +121,15 @@ extern void pg_error_raise(int elevel, const mig_err *err, const char *extra_det
 
 /* ---------------------------------------------------------------- pg_store.c */
 
-/* The stored atlas.hcl (palloc'd), or NULL when none is stored. */
-extern char *pg_store_config_get(void);
+/*
+ * The stored atlas.hcl (palloc'd), or NULL when none is stored; with
+ * *getenv_ok whether the role that stored it (updated_by) may read the
+ * server's environment (pg_ext_reads_server_files), read in the same
+ * statement as the text.
+ */
+extern char *pg_store_config_get(bool *getenv_ok);
+
+/* Store atlas.hcl; updated_by is the current user. */
 extern void pg_store_config_set(const char *hcl);
 
 /* Mark runs left 'running' by a worker that no longer exists as failed. */
@@ -149,6 +173,7 @@ typedef struct pg_db
 	void	   *upsert_plan;	/* SPIPlanPtr, kept across transactions */
 	bool		in_block;		/* between begin and commit/rollback */
 	bool		locked;			/* holds the Atlas advisory lock */
+	int			guc_nest;		/* pinned search_path of the adapter's own SQL */
 	MemoryContext stmt_cxt;		/* reset after every statement */
 	MemoryContext keep_cxt;		/* lives as long as the adapter */
 	volatile sig_atomic_t *stop;	/* set when the run must stop */

@@ -84,6 +84,20 @@ check_dir_access(const char *dir_url, const char *redacted)
 			 errhint("Grant pg_read_server_files to the role, or use an atlas:// directory.")));
 }
 
+/*
+ * getenv() in atlas.hcl reads the server's environment (the Cloud token
+ * among it): it needs what file:// needs, of the role that stored the
+ * config.  The core says which getenv() call was denied; this says why.
+ */
+static void
+getenv_denied_detail(mig_err *err)
+{
+	if (err->code != MIG_EPERM)
+		return;
+	mig_err_detail(err, "The role that stored atlas.hcl (atlas_migrate_config.updated_by) is neither a superuser nor has the privileges of the \"pg_read_server_files\" role, which getenv() needs.");
+	mig_err_hint(err, "Have such a role store the configuration with atlas_config_set(), or pass the value through vars.");
+}
+
 /* ---------------------------------------------------------------- atlas_config_set */
 
 Datum
@@ -96,6 +110,15 @@ atlas_config_set(PG_FUNCTION_ARGS)
 	mig_err_clear(&err);
 	if (mig_hcl_parse(hcl, strlen(hcl), &cfg, &err) != MIG_OK)
 		raise_core(&err);
+	if (mig_hcl_uses_getenv(cfg) && !pg_ext_reads_server_files(GetUserId()))
+	{
+		mig_hcl_free(cfg);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to store an atlas.hcl that calls getenv()"),
+				 errdetail("getenv() reads the database server's environment: only superusers and roles with the privileges of the \"pg_read_server_files\" role may store a configuration that calls it."),
+				 errhint("Pass the value through the vars argument of atlas_migrate_apply(), or have such a role store the configuration.")));
+	}
 	mig_hcl_free(cfg);
 	pg_store_config_set(hcl);
 	PG_RETURN_VOID();
@@ -159,8 +182,8 @@ options_json(FunctionCallInfo fcinfo)
  * input error is raised here; returns the directory URL checks need.
  */
 static void
-check_input(const char *hcl, const char *env, const char *opts_json, char **dir_url,
-			char **redacted)
+check_input(const char *hcl, const char *env, const char *opts_json, bool getenv_ok,
+			char **dir_url, char **redacted)
 {
 	mig_opts	o;
 	mig_run_cfg cfg;
@@ -171,8 +194,10 @@ check_input(const char *hcl, const char *env, const char *opts_json, char **dir_
 	mig_err_clear(&err);
 	memset(&cfg, 0, sizeof(cfg));
 	rc = mig_opts_parse_json(opts_json, strlen(opts_json), &o, &err);
+	o.deny_getenv = !getenv_ok;
 	if (rc == MIG_OK)
 		rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, &cfg, &err);
+	getenv_denied_detail(&err);
 	if (rc == MIG_OK)
 	{
 		*dir_url = pstrdup(cfg.dir_url);
@@ -233,7 +258,8 @@ terminate_worker(dsm_segment *seg, Datum arg)
 
 /* Put the job into a new DSM segment and start its worker. */
 static void
-start_job(job_state *js, const char *hcl, const char *env, const char *opts_json, bool dry_run)
+start_job(job_state *js, const char *hcl, const char *env, const char *opts_json, bool dry_run,
+		  bool getenv_ok)
 {
 	shm_toc_estimator e;
 	Size		size,
@@ -270,10 +296,11 @@ start_job(job_state *js, const char *hcl, const char *env, const char *opts_json
 	job->database_id = MyDatabaseId;
 	job->authenticated_user_id = GetAuthenticatedUserId();
 	job->outer_user_id = GetCurrentRoleId();
-	job->is_superuser = session_auth_is_superuser;
+	job->session_user_id = GetSessionUserId();
 	GetUserIdAndSecContext(&job->current_user_id, &job->sec_context);
 	job->caller_pid = MyProcPid;
 	job->dry_run = dry_run;
+	job->deny_getenv = !getenv_ok;
 	pg_atomic_init_u64(&job->run_id, 0);
 	pg_atomic_init_u32(&job->stop_reason, PG_STOP_NONE);
 	shm_toc_insert(toc, PG_KEY_JOB, job);
@@ -622,6 +649,7 @@ atlas_migrate_apply(PG_FUNCTION_ARGS)
 	bool		wait = PG_ARGISNULL(10) || PG_GETARG_BOOL(10);
 	job_state	js;
 	bool		early;
+	bool		getenv_ok = false;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -631,14 +659,14 @@ atlas_migrate_apply(PG_FUNCTION_ARGS)
 	env = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	check_caller(dry_run);
 	opts_json = options_json(fcinfo);
-	hcl = pg_store_config_get();
-	check_input(hcl, env, opts_json, &dir_url, &redacted);
+	hcl = pg_store_config_get(&getenv_ok);
+	check_input(hcl, env, opts_json, getenv_ok, &dir_url, &redacted);
 	check_dir_access(dir_url, redacted);
 
 	memset(&js, 0, sizeof(js));
 	js.msg_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_migrate relay",
 									   ALLOCSET_DEFAULT_SIZES);
-	start_job(&js, hcl, env, opts_json, dry_run);
+	start_job(&js, hcl, env, opts_json, dry_run, getenv_ok);
 	early = relay(&js, wait);
 	if (early)
 	{
@@ -692,9 +720,10 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 	mig_err		err;
 	mig_db		db;
 	volatile int rc;
+	bool		getenv_ok = false;
 
 	InitMaterializedSRF(fcinfo, 0);
-	hcl = pg_store_config_get();
+	hcl = pg_store_config_get(&getenv_ok);
 
 	mig_opts_init(&o);
 	mig_err_clear(&err);
@@ -708,7 +737,9 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 	db.lex_flags = MIG_LEX_POSTGRES;
 	db.interrupted = status_interrupted;
 
+	o.deny_getenv = !getenv_ok;
 	rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, &cfg, &err);
+	getenv_denied_detail(&err);
 	if (rc != MIG_OK)
 		raise_core(&err);
 	PG_TRY();
@@ -769,45 +800,83 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------------------------- atlas_split */
 
+/* atlas_split's streaming state: rows go to the tuplestore as they come. */
+typedef struct split_state
+{
+	ReturnSetInfo *rsinfo;
+	int32		n;				/* statements so far */
+	MemoryContext row_cxt;		/* one row's datums; reset after each */
+	MemoryContext outer;		/* where a caught error is copied */
+	ErrorData  *error;			/* what tuplestore_putvalues raised */
+} split_state;
+
+/*
+ * mig_lex_each's emit: one output row.  Nothing longjmps through the core:
+ * a pending cancel stops the scan (the caller then raises it), and an error
+ * of the tuplestore (a full temp disk) is caught here and rethrown after
+ * the core returned.  The tuplestore spills to disk beyond work_mem, so
+ * memory stays flat for any number of statements.
+ */
+static int
+split_emit(void *arg, const char *text, size_t len)
+{
+	split_state *st = arg;
+	volatile int rc = MIG_OK;
+	MemoryContext old;
+
+	if (InterruptPending && (QueryCancelPending || ProcDiePending))
+		return MIG_EINTR;
+	old = MemoryContextSwitchTo(st->row_cxt);
+	PG_TRY();
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int32GetDatum(++st->n);
+		values[1] = PointerGetDatum(cstring_to_text_with_len(text, (int) len));
+		tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(st->outer);
+		st->error = CopyErrorData();
+		FlushErrorState();
+		rc = MIG_EDB;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->row_cxt);
+	return rc;
+}
+
 /* The statements of sql exactly as the executor would split them. */
 Datum
 atlas_split(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *sql = PG_GETARG_TEXT_PP(0);
 	char	   *options = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	unsigned	flags = 0;
-	mig_stmts	st;
+	split_state st;
 	mig_err		err;
+	int			rc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	mig_err_clear(&err);
-	memset(&st, 0, sizeof(st));
 	if (mig_lex_parse_flags(options, &flags, &err) != MIG_OK)
 		raise_core(&err);
-	if (mig_lex_split(sql, strlen(sql), flags, &st, &err) != MIG_OK)
-	{
-		mig_stmts_free(&st);
+	memset(&st, 0, sizeof(st));
+	st.rsinfo = rsinfo;
+	st.outer = CurrentMemoryContext;
+	st.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_split row",
+									   ALLOCSET_SMALL_SIZES);
+	/* the text itself, without a copy: the scanner takes a length */
+	rc = mig_lex_each(VARDATA_ANY(sql), VARSIZE_ANY_EXHDR(sql), flags, split_emit, &st, &err);
+	MemoryContextDelete(st.row_cxt);
+	if (st.error)
+		ReThrowError(st.error);
+	CHECK_FOR_INTERRUPTS();
+	if (rc != MIG_OK)
 		raise_core(&err);
-	}
-	PG_TRY();
-	{
-		size_t		i;
-
-		for (i = 0; i < st.n; i++)
-		{
-			Datum		values[2];
-			bool		nulls[2] = {false, false};
-
-			values[0] = Int32GetDatum((int32) (i + 1));
-			values[1] = PointerGetDatum(cstring_to_text_with_len(st.v[i].text, (int) st.v[i].len));
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	PG_FINALLY();
-	{
-		mig_stmts_free(&st);
-	}
-	PG_END_TRY();
 	return (Datum) 0;
 }

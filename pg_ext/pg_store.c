@@ -20,8 +20,10 @@
 typedef struct config_arg
 {
 	const char *hcl;			/* set: value to store */
+	const char *by;				/* set: the storing role */
 	MemoryContext cxt;			/* get: where the result goes */
 	char	   *out;			/* get: result */
+	bool		getenv_ok;		/* get: may its author read the environment */
 } config_arg;
 
 static void
@@ -31,7 +33,9 @@ config_get(void *p)
 	char	   *sql;
 	int			rc;
 
-	sql = psprintf("SELECT hcl FROM %s WHERE id = 1", pg_ext_relname("atlas_migrate_config"));
+	sql = psprintf("SELECT hcl, (SELECT r.oid FROM pg_catalog.pg_roles r "
+				   "WHERE r.rolname OPERATOR(pg_catalog.=) c.updated_by) "
+				   "FROM %s c WHERE c.id OPERATOR(pg_catalog.=) 1", pg_ext_relname("atlas_migrate_config"));
 	if ((rc = SPI_execute(sql, true, 1)) != SPI_OK_SELECT)
 		elog(ERROR, "reading atlas_migrate_config failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 1)
@@ -41,18 +45,23 @@ config_get(void *p)
 
 		if (!isnull)
 			a->out = MemoryContextStrdup(a->cxt, TextDatumGetCString(d));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		/* a dropped role reads as none */
+		a->getenv_ok = !isnull && pg_ext_reads_server_files(DatumGetObjectId(d));
 	}
 }
 
 char *
-pg_store_config_get(void)
+pg_store_config_get(bool *getenv_ok)
 {
-	config_arg	a = {NULL, CurrentMemoryContext, NULL};
+	config_arg	a = {NULL, NULL, CurrentMemoryContext, NULL, false};
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	pg_ext_as_owner(config_get, &a);
 	SPI_finish();
+	if (getenv_ok)
+		*getenv_ok = a.getenv_ok;
 	return a.out;
 }
 
@@ -60,25 +69,29 @@ static void
 config_set(void *p)
 {
 	config_arg *a = p;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
+	Oid			types[2] = {TEXTOID, NAMEOID};
+	Datum		values[2];
 	char	   *sql;
 	int			rc;
 
 	sql = psprintf("INSERT INTO %s AS c (id, hcl, updated_at, updated_by) "
-				   "VALUES (1, $1, pg_catalog.now(), pg_catalog.session_user()) "
+				   "VALUES (1, $1, pg_catalog.now(), $2) "
 				   "ON CONFLICT (id) DO UPDATE SET hcl = excluded.hcl, "
 				   "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
 				   pg_ext_relname("atlas_migrate_config"));
 	values[0] = CStringGetTextDatum(a->hcl);
-	if ((rc = SPI_execute_with_args(sql, 1, types, values, NULL, false, 0)) != SPI_OK_INSERT)
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(a->by));
+	if ((rc = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0)) != SPI_OK_INSERT)
 		elog(ERROR, "writing atlas_migrate_config failed: %s", SPI_result_code_string(rc));
 }
 
 void
 pg_store_config_set(const char *hcl)
 {
-	config_arg	a = {hcl, NULL, NULL};
+	config_arg	a = {hcl, NULL, NULL, NULL, false};
+
+	/* read before switching to the owner */
+	a.by = GetUserNameFromId(GetUserId(), false);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -103,7 +116,7 @@ runs_recover(void *p)
 	 */
 	sql = psprintf("UPDATE %s AS r SET status = 'failed', finished_at = pg_catalog.now(), "
 				   "error = pg_catalog.format('interrupted: migration worker (PID %%s) exited before the run finished', r.worker_pid) "
-				   "WHERE r.status = 'running' AND NOT EXISTS ("
+				   "WHERE r.status OPERATOR(pg_catalog.=) 'running' AND NOT EXISTS ("
 				   "SELECT 1 FROM pg_catalog.pg_stat_get_activity(r.worker_pid) a "
 				   "WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid "
 				   "AND a.backend_type OPERATOR(pg_catalog.=) '" PG_WORKER_TYPE "' "
@@ -278,7 +291,7 @@ cloud_kept(void *p)
 	char	   *sql;
 
 	sql = psprintf("SELECT id, cloud_report FROM %s WHERE cloud_report IS NOT NULL "
-				   "AND cloud_target OPERATOR(pg_catalog.=) $1 ORDER BY id",
+				   "AND cloud_target OPERATOR(pg_catalog.=) $1 ORDER BY id USING OPERATOR(pg_catalog.<)",
 				   pg_ext_relname("atlas_migrate_runs"));
 	values[0] = CStringGetTextDatum(a->target);
 	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)

@@ -307,6 +307,7 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	memset(&db, 0, sizeof(db));
 
 	rc = mig_opts_parse_json(opts_json, strlen(opts_json), &opts, &err);
+	opts.deny_getenv = job->deny_getenv;
 	if (rc == MIG_OK)
 		rc = mig_resolve(hcl, strlen(hcl), env, &opts, &cfg, &err);
 	if (rc == MIG_OK)
@@ -323,6 +324,25 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	mig_run_out_free(&out);
 	mig_run_cfg_free(&cfg);
 	mig_opts_free(&opts);
+}
+
+/*
+ * The caller's session user, SET ROLE and user id (in a transaction: the
+ * superuser flags are catalog lookups).  As parallel workers do since
+ * CVE-2024-10978, is_superuser follows each role's own rolsuper, never a
+ * flag of the caller's session: after SET SESSION AUTHORIZATION or SET
+ * ROLE to a non-superuser, migrations see is_superuser off and cannot
+ * RESET ROLE or SET ROLE back to a superuser.
+ */
+static void
+restore_identity(pg_job *job)
+{
+	bool		session_super = superuser_arg(job->session_user_id);
+
+	SetSessionAuthorization(job->session_user_id, session_super);
+	SetCurrentRoleId(job->outer_user_id,
+					 OidIsValid(job->outer_user_id) ? superuser_arg(job->outer_user_id) : session_super);
+	SetUserIdAndSecContext(job->current_user_id, job->sec_context);
 }
 
 void
@@ -379,10 +399,9 @@ atlas_migrate_worker_main(Datum main_arg)
 	StartTransactionCommand();
 	RestoreLibraryState(libs);
 	RestoreGUCState(gucs);
+	restore_identity(job);
 	CommitTransactionCommand();
 	SetClientEncoding(GetDatabaseEncoding());
-	SetCurrentRoleId(job->outer_user_id, job->is_superuser);
-	SetUserIdAndSecContext(job->current_user_id, job->sec_context);
 
 	pgstat_report_activity(STATE_RUNNING, "atlas_migrate_apply");
 	run_job(job, hcl, env, opts);

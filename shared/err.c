@@ -208,6 +208,8 @@ mig_err_name(int code)
 			return "not found";
 		case MIG_ESTATE:
 			return "state";
+		case MIG_EPERM:
+			return "permission denied";
 	}
 	return "unknown";
 }

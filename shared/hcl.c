@@ -313,6 +313,8 @@ struct mig_config
 	const block **envs;			/* source order */
 	size_t		nenvs;
 	const block *cloud;			/* atlas { cloud { } }, or NULL */
+	bool		uses_getenv;	/* a getenv() call anywhere */
+	bool		deny_getenv;	/* evaluating getenv() is MIG_EPERM */
 };
 
 /* ---------------------------------------------------------------- block schemas */
@@ -393,6 +395,7 @@ typedef struct parser
 	int			nlskip;			/* > 0: newlines are whitespace */
 	int			depth;
 	bool		secret;			/* parsing a token: never echo source text */
+	bool		uses_getenv;	/* check_expr saw a getenv() call */
 	arena	   *ar;
 	mig_err    *err;
 } parser;
@@ -2331,6 +2334,8 @@ check_expr(parser *p, const mig_config *cfg, const refscope *sc, const expr *e)
 			{
 				const funcinfo *f = find_func(e->s);
 
+				if (strcmp(e->s, "getenv") == 0)
+					p->uses_getenv = true;
 				if (f == NULL && sc->lazy && (strcmp(e->s, "file") == 0 || in_list(atlas_funcs, e->s)))
 					;
 				else if (f == NULL && sc->secret)
@@ -2778,8 +2783,21 @@ mig_hcl_parse(const char *src, size_t len, mig_config **out, mig_err *err)
 		mig_hcl_free(cfg);
 		return rc;
 	}
+	cfg->uses_getenv = p.uses_getenv;
 	*out = cfg;
 	return MIG_OK;
+}
+
+bool
+mig_hcl_uses_getenv(const mig_config *cfg)
+{
+	return cfg != NULL && cfg->uses_getenv;
+}
+
+void
+mig_hcl_deny_getenv(mig_config *cfg)
+{
+	cfg->deny_getenv = true;
 }
 
 /* Free a parsed config (NULL is fine). */
@@ -3722,6 +3740,14 @@ eval_call(evalctx *x, const expr *e, value *out)
 	{
 		const char *v;
 
+		/* the host's switch; no details: neither the name nor a value */
+		if (x->cfg->deny_getenv)
+		{
+			rc = mig_err_set(x->err, MIG_EPERM,
+							 "%d:%d: function \"getenv\" is not allowed: reading the database server's environment is denied for this configuration",
+							 e->line, e->col);
+			goto done;
+		}
 		if ((rc = arg_string(x, e, args, 0, &s, &slen)) != MIG_OK)
 			goto done;
 		/* §i.1: the value, or "" when unset; never an error */

@@ -1500,11 +1500,12 @@ push_level(lexer *lx)
  * BEGIN header push a nested level; when a nested level reaches its END
  * (or fails, or hits the memo) pop it and let the parent emit or go on.
  */
-int
-mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_err *err)
+static int
+split(const char *src, size_t len, unsigned flags, mig_stmts *out,
+	  mig_lex_emit emit, void *arg, mig_err *err)
 {
 	lexer		lx;
-	size_t		n0 = out->n;
+	size_t		n0 = out ? out->n : 0;
 	int			rc = MIG_OK;
 	int			r;
 
@@ -1590,7 +1591,15 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 				finish_text(&lx, L, &a, &b);
 				if (lx.nlv == 1)
 				{
-					if (push_stmt(out, src + a, b - a) != MIG_OK)
+					if (emit)
+					{
+						if ((rc = emit(arg, src + a, b - a)) != MIG_OK)
+						{
+							mig_err_set(err, rc, "statement splitting stopped");
+							goto done;
+						}
+					}
+					else if (push_stmt(out, src + a, b - a) != MIG_OK)
 						goto nomem;
 					break;
 				}
@@ -1627,7 +1636,7 @@ mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_e
 nomem:
 	rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
 done:
-	if (rc != MIG_OK)
+	if (rc != MIG_OK && out)
 		out->n = n0;
 	while (lx.arena)
 	{
@@ -1645,6 +1654,19 @@ done:
 	mig_free(lx.sres);
 	mig_free(lx.pend);
 	return rc;
+}
+
+int
+mig_lex_split(const char *src, size_t len, unsigned flags, mig_stmts *out, mig_err *err)
+{
+	return split(src, len, flags, out, NULL, NULL, err);
+}
+
+int
+mig_lex_each(const char *src, size_t len, unsigned flags, mig_lex_emit emit, void *arg,
+			 mig_err *err)
+{
+	return split(src, len, flags, NULL, emit, arg, err);
 }
 
 void

@@ -38,7 +38,8 @@ enum {
 	MIG_ECLOUD = -11,		/* Atlas Cloud request failed */
 	MIG_ENOTSUP = -12,		/* feature not supported (txtar, for_each, ...) */
 	MIG_ENOTFOUND = -13,	/* version / baseline / env not found */
-	MIG_ESTATE = -14		/* wrong calling context (nested statement, ...) */
+	MIG_ESTATE = -14,		/* wrong calling context (nested statement, ...) */
+	MIG_EPERM = -15			/* the host denied it (getenv() for this config) */
 };
 
 #define MIG_ERR_MSG 4096
@@ -217,6 +218,17 @@ void		mig_stmts_free(mig_stmts *s);
 int			mig_lex_split(const char *src, size_t len, unsigned flags,
 						  mig_stmts *out, mig_err *err);
 
+/*
+ * The same split, streamed: emit(arg, text, len) gets each statement (in
+ * order, pointing into src) as soon as it is final, so memory does not grow
+ * with the number of statements.  emit returns MIG_OK to go on; any other
+ * code stops the scan, and mig_lex_each returns it (err says "stopped").
+ * A host checks for interrupts in emit.
+ */
+typedef int (*mig_lex_emit) (void *arg, const char *text, size_t len);
+int			mig_lex_each(const char *src, size_t len, unsigned flags,
+						 mig_lex_emit emit, void *arg, mig_err *err);
+
 /* ---------------------------------------------------------------- directory (§a, §b, §e) */
 
 /* Transaction modes (§g.5). */
@@ -348,6 +360,16 @@ typedef struct mig_config mig_config;
 int			mig_hcl_parse(const char *src, size_t len, mig_config **out, mig_err *err);
 void		mig_hcl_free(mig_config *cfg);
 
+/* Does the config call getenv() anywhere? */
+bool		mig_hcl_uses_getenv(const mig_config *cfg);
+
+/*
+ * Make getenv() an error (MIG_EPERM naming getenv, never a value) when the
+ * config is evaluated: for a host whose caller may not read the server's
+ * environment.  Allowed by default.
+ */
+void		mig_hcl_deny_getenv(mig_config *cfg);
+
 /* One evaluated env (strings are NULL when not set). */
 typedef struct mig_env {
 	char	   *name;
@@ -397,6 +419,7 @@ typedef struct mig_opts {
 	int64_t		lock_timeout_ms;	/* < 0 = from env or 10s */
 	int64_t		cloud_timeout_ms;	/* < 0 = default (Atlas Cloud calls) */
 	mig_vars	vars;
+	bool		deny_getenv;	/* host: getenv() in atlas.hcl is MIG_EPERM */
 } mig_opts;
 
 void		mig_opts_init(mig_opts *o);

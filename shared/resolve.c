@@ -183,6 +183,8 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 	}
 	if ((rc = mig_hcl_parse(hcl, hcl_len, &cfg, err)) != MIG_OK)
 		goto done;
+	if (opts->deny_getenv)
+		mig_hcl_deny_getenv(cfg);
 	if ((rc = mig_hcl_env(cfg, env_name, &opts->vars, &env, err)) != MIG_OK)
 		goto done;
 

@@ -59,6 +59,46 @@ eval_env(const char *src, const char *env, const mig_vars *vars, mig_env *out, m
 	return rc;
 }
 
+/*
+ * The host's getenv() switch (PostgreSQL: the config's author may not read
+ * the server's environment): the parse reports the call, evaluating it is
+ * MIG_EPERM naming getenv and its place, never the variable or a value;
+ * a config without getenv() evaluates as before.
+ */
+static void
+test_deny_getenv(void **state)
+{
+	const char *src = "env \"x\" {\n  migration {\n    dir = \"nope://${getenv(\"HCL_TEST_VALUE\")}\"\n  }\n}\n";
+	const char *plain = "env \"x\" {\n  migration { dir = \"file://m\" }\n}\n";
+	mig_config *cfg = NULL;
+	mig_env		env;
+	mig_err		err;
+
+	(void) state;
+	setenv("HCL_TEST_VALUE", "Hello", 1);
+	mig_err_clear(&err);
+	assert_int_equal(mig_hcl_parse(src, strlen(src), &cfg, &err), MIG_OK);
+	assert_true(mig_hcl_uses_getenv(cfg));
+	memset(&env, 0, sizeof(env));
+	mig_hcl_deny_getenv(cfg);
+	assert_int_equal(mig_hcl_env(cfg, "x", NULL, &env, &err), MIG_EPERM);
+	assert_string_equal(err.msg, "3:21: function \"getenv\" is not allowed: reading the database server's environment is denied for this configuration");
+	assert_null(strstr(err.msg, "Hello"));
+	assert_null(strstr(err.msg, "HCL_TEST_VALUE"));
+	mig_env_free(&env);
+	mig_hcl_free(cfg);
+
+	cfg = NULL;
+	assert_int_equal(mig_hcl_parse(plain, strlen(plain), &cfg, &err), MIG_OK);
+	assert_false(mig_hcl_uses_getenv(cfg));
+	mig_hcl_deny_getenv(cfg);
+	memset(&env, 0, sizeof(env));
+	assert_int_equal(mig_hcl_env(cfg, "x", NULL, &env, &err), MIG_OK);
+	assert_string_equal(env.dir, "file://m");
+	mig_env_free(&env);
+	mig_hcl_free(cfg);
+}
+
 static void
 env_ok(const char *src, const char *env, const mig_vars *vars, mig_env *out)
 {
@@ -1492,6 +1532,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_deny_getenv),
 		cmocka_unit_test(test_spec_example_labelled),
 		cmocka_unit_test(test_spec_example_unlabelled),
 		cmocka_unit_test(test_seed_config_one_line),

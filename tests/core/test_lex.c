@@ -808,10 +808,67 @@ test_out_of_memory(void **state)
 
 /* ---------------------------------------------------------------- main */
 
+/* mig_lex_each: the same statements as mig_lex_split, streamed; emit can stop it. */
+typedef struct each_acc
+{
+	mig_stmts	got;
+	size_t		stop_at;		/* 0 = never */
+} each_acc;
+
+static int
+each_emit(void *arg, const char *text, size_t len)
+{
+	each_acc   *a = arg;
+
+	if (a->stop_at && a->got.n + 1 == a->stop_at)
+		return MIG_EINTR;
+	if (a->got.n == a->got.cap)
+	{
+		a->got.cap = a->got.cap ? 2 * a->got.cap : 8;
+		a->got.v = realloc(a->got.v, a->got.cap * sizeof(mig_stmt));
+	}
+	a->got.v[a->got.n].text = text;
+	a->got.v[a->got.n].len = len;
+	a->got.n++;
+	return MIG_OK;
+}
+
+static void
+test_each_streams(void **state)
+{
+	const char *src = "CREATE TABLE a (x int);\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n"
+		"BEGIN ATOMIC SELECT 1; END;\n-- trailing comment";
+	mig_stmts	st;
+	each_acc	a;
+	mig_err		err;
+	size_t		i;
+
+	(void) state;
+	memset(&st, 0, sizeof(st));
+	memset(&a, 0, sizeof(a));
+	mig_err_clear(&err);
+	assert_int_equal(mig_lex_split(src, strlen(src), MIG_LEX_POSTGRES, &st, &err), MIG_OK);
+	assert_int_equal(mig_lex_each(src, strlen(src), MIG_LEX_POSTGRES, each_emit, &a, &err), MIG_OK);
+	assert_int_equal(a.got.n, st.n);
+	for (i = 0; i < st.n; i++)
+	{
+		assert_ptr_equal(a.got.v[i].text, st.v[i].text);
+		assert_int_equal(a.got.v[i].len, st.v[i].len);
+	}
+	free(a.got.v);
+	memset(&a, 0, sizeof(a));
+	a.stop_at = 2;
+	assert_int_equal(mig_lex_each(src, strlen(src), MIG_LEX_POSTGRES, each_emit, &a, &err), MIG_EINTR);
+	assert_int_equal(a.got.n, 1);
+	free(a.got.v);
+	mig_stmts_free(&st);
+}
+
 int
 main(void)
 {
 	static const struct CMUnitTest unit[] = {
+		cmocka_unit_test(test_each_streams),
 		cmocka_unit_test(test_golden_escaped_ext_only),
 		cmocka_unit_test(test_errors_generic),
 		cmocka_unit_test(test_errors_more),

@@ -5,8 +5,9 @@
 # 127.0.0.1 and a free port, pg_cron preloaded), installs the extension,
 # runs pg_regress (tests/pg/sql, expected/), then the scenarios that need
 # several sessions, a killed worker, a crash or pg_cron, then the Atlas
-# conformance scripts (conformance.py) and Atlas Cloud through the local
-# stand-in (cloud_pg.py), and stops the cluster.
+# conformance scripts (conformance.py), Atlas Cloud through the local
+# stand-in (cloud_pg.py) and the attack suite (security/attacks.py), and
+# stops the cluster.
 #
 # The pg_regress tests read their migration directories as
 # file://atlas_fixtures/<name>, relative to the data directory: run.sh links
@@ -456,6 +457,18 @@ while IFS= read -r line; do
 	esac
 done <"$LOG/cloud.out"
 grep -qE '^(PASS|FAIL|SKIP) ' "$LOG/cloud.out" || not_ok "cloud tests produced no results" "$(tail -5 "$LOG/cloud.err")"
+
+# ---------------------------------------------------------------- security: the attack suite
+
+/usr/bin/python3 tests/pg/security/attacks.py >"$LOG/security.out" 2>"$LOG/security.err"
+while IFS= read -r line; do
+	case "$line" in
+	"PASS "*) ok "${line#PASS }" ;;
+	"FAIL "*) not_ok "${line#FAIL }" ;;
+	"SKIP "*) skip "${line#SKIP }" ;;
+	esac
+done <"$LOG/security.out"
+grep -qE '^(PASS|FAIL|SKIP) ' "$LOG/security.out" || not_ok "security tests produced no results" "$(tail -5 "$LOG/security.err")"
 
 echo "1..$N"
 [ "$FAILED" = 0 ]
