@@ -1095,6 +1095,21 @@ pg_db_log(mig_db *mdb, const char *text, size_t len)
 
 /* ---------------------------------------------------------------- setup */
 
+/*
+ * The length of one character in the database encoding, 0 when invalid:
+ * the core writes the report's texts in the database encoding, which is
+ * what jsonb_in reads (a LATIN1 or SQL_ASCII database's texts are not
+ * UTF-8).
+ */
+static size_t
+db_charlen(const unsigned char *s, size_t n)
+{
+	int			l = pg_encoding_verifymbchar(GetDatabaseEncoding(), (const char *) s,
+											 (int) Min(n, (size_t) INT_MAX));
+
+	return l > 0 ? (size_t) l : 0;
+}
+
 void
 pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t *stop)
 {
@@ -1120,6 +1135,8 @@ pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t
 	db->base.log = pg_db_log;
 	db->cfg = cfg;
 	db->job = job;
+	/* report and run row JSON in the database encoding (issue 8) */
+	mig_set_text_charlen(GetDatabaseEncoding() == PG_UTF8 ? NULL : db_charlen);
 	db->stop = stop;
 	db->keep_cxt = AllocSetContextCreate(TopMemoryContext, "atlas_migrate adapter",
 										 ALLOCSET_DEFAULT_SIZES);
