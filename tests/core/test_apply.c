@@ -1456,6 +1456,37 @@ test_quoting(void **state)
 	}
 }
 
+/* One byte, one character: a LATIN1 or SQL_ASCII host. */
+static size_t
+latin1_charlen(const unsigned char *s, size_t n)
+{
+	return 1;
+}
+
+/*
+ * Host texts in the host's encoding (issue 8): a LATIN1 byte stays itself in
+ * reports (the host's JSON parser reads its own encoding); without a hook,
+ * and always for what goes to the Cloud, it is U+FFFD as in Go.
+ */
+static void
+test_json_text_host_encoding(void **state)
+{
+	mig_buf		b;
+
+	mig_buf_init(&b);
+	assert_int_equal(mig_buf_json_text(&b, "caf\xe9 \"x\"\n", 9), MIG_OK);
+	assert_string_equal(b.data, "\"caf\\ufffd \\\"x\\\"\\n\"");
+	mig_buf_reset(&b);
+	mig_set_text_charlen(latin1_charlen);
+	assert_int_equal(mig_buf_json_text(&b, "caf\xe9 \"x\"\n", 9), MIG_OK);
+	assert_string_equal(b.data, "\"caf\xe9 \\\"x\\\"\\n\"");
+	mig_buf_reset(&b);
+	assert_int_equal(mig_buf_json_str(&b, "caf\xe9", 4), MIG_OK);
+	assert_string_equal(b.data, "\"caf\\ufffd\"");
+	mig_set_text_charlen(NULL);
+	mig_buf_free(&b);
+}
+
 /* A failing allocator over a full apply: never a crash, never a leak. */
 static void
 test_apply_oom(void **state)
@@ -1534,6 +1565,7 @@ main(void)
 		cmocka_unit_test(test_opts_json),
 		cmocka_unit_test(test_url_helpers),
 		cmocka_unit_test(test_quoting),
+		cmocka_unit_test(test_json_text_host_encoding),
 		cmocka_unit_test(test_apply_oom),
 	};
 
