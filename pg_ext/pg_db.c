@@ -29,6 +29,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
+#include "parser/parser.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -479,6 +480,169 @@ pg_db_rollback(mig_db *mdb, mig_err *err)
 
 	db->in_block = false;
 	return rc;
+}
+
+/* ---------------------------------------------------------------- tx mode none (§g.5) */
+
+/* Does text hold `word` (case-insensitive, as a whole word)? */
+static bool
+has_word(const char *text, const char *word)
+{
+	size_t		n = strlen(word);
+	const char *p;
+
+	for (p = text; *p; p++)
+		if (pg_strncasecmp(p, word, n) == 0 &&
+			(p == text || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')) &&
+			!(isalnum((unsigned char) p[n]) || p[n] == '_'))
+			return true;
+	return false;
+}
+
+/*
+ * Must this command run as written, outside a transaction block?  What
+ * calls PreventInTransactionBlock in PostgreSQL 15 (VACUUM, CREATE/DROP
+ * DATABASE, ALTER DATABASE SET TABLESPACE, CREATE/DROP TABLESPACE, ALTER
+ * SYSTEM, CREATE INDEX / DROP INDEX / REINDEX CONCURRENTLY, REINDEX
+ * SCHEMA/SYSTEM/DATABASE and of partitioned tables, CLUSTER of every table,
+ * DETACH PARTITION CONCURRENTLY, DISCARD ALL, subscriptions with a slot),
+ * what needs a block of its own (LOCK, a cursor without HOLD: an error in
+ * autocommit that must stay one), transaction control, and what may
+ * commit inside (CALL; DO with COMMIT or ROLLBACK).  Where the answer
+ * depends on the catalog (REINDEX, ALTER DATABASE, subscriptions) the
+ * command is treated as one that must: it only costs the window.
+ */
+static bool
+needs_autocommit(Node *n)
+{
+	switch (nodeTag(n))
+	{
+		case T_TransactionStmt:
+		case T_CreatedbStmt:
+		case T_DropdbStmt:
+		case T_AlterDatabaseStmt:
+		case T_CreateTableSpaceStmt:
+		case T_DropTableSpaceStmt:
+		case T_AlterSystemStmt:
+		case T_ReindexStmt:
+		case T_CreateSubscriptionStmt:
+		case T_AlterSubscriptionStmt:
+		case T_DropSubscriptionStmt:
+		case T_LockStmt:
+		case T_CallStmt:
+			return true;
+		case T_VacuumStmt:
+			return ((VacuumStmt *) n)->is_vacuumcmd;
+		case T_ClusterStmt:
+			return ((ClusterStmt *) n)->relation == NULL;
+		case T_IndexStmt:
+			return ((IndexStmt *) n)->concurrent;
+		case T_DropStmt:
+			return ((DropStmt *) n)->concurrent;
+		case T_DiscardStmt:
+			return ((DiscardStmt *) n)->target == DISCARD_ALL;
+		case T_DeclareCursorStmt:
+			return (((DeclareCursorStmt *) n)->options & CURSOR_OPT_HOLD) == 0;
+		case T_AlterTableStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterTableStmt *) n)->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+					if (cmd->subtype == AT_DetachPartition && cmd->def &&
+						IsA(cmd->def, PartitionCmd) && ((PartitionCmd *) cmd->def)->concurrent)
+						return true;
+				}
+				return false;
+			}
+		case T_DoStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((DoStmt *) n)->args)
+				{
+					DefElem    *d = lfirst_node(DefElem, lc);
+
+					if (strcmp(d->defname, "as") == 0 && d->arg && IsA(d->arg, String) &&
+						(has_word(strVal(d->arg), "COMMIT") || has_word(strVal(d->arg), "ROLLBACK")))
+						return true;
+				}
+				return false;
+			}
+		default:
+			return false;
+	}
+}
+
+typedef struct begin_stmt_arg
+{
+	const char *sql;
+	size_t		len;
+	bool		opened;
+} begin_stmt_arg;
+
+/*
+ * Parse the statement's text with the server's parser (raw_parser: no
+ * catalog access) and open a transaction block unless one of its commands
+ * must run outside one.  Text that does not parse runs in autocommit,
+ * where exec reports its error as before.
+ */
+static void
+begin_stmt_block(pg_db *db, void *p)
+{
+	begin_stmt_arg *a = p;
+	char	   *sql = pnstrdup(a->sql, a->len);
+	MemoryContext cxt;
+	List	   *volatile trees = NIL;
+	volatile bool parsed = false;
+	ListCell   *lc;
+
+	StartTransactionCommand();
+	MemoryContextSwitchTo(db->stmt_cxt);
+	cxt = CurrentMemoryContext;
+	if (strlen(sql) == a->len)
+	{
+		PG_TRY();
+		{
+			trees = raw_parser(sql, RAW_PARSE_DEFAULT);
+			parsed = true;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+	a->opened = parsed;
+	foreach(lc, trees)
+		if (needs_autocommit(lfirst_node(RawStmt, lc)->stmt))
+			a->opened = false;
+	if (a->opened)
+		BeginTransactionBlock();
+	CommitTransactionCommand();
+}
+
+static int
+pg_db_begin_stmt(mig_db *mdb, const char *sql, size_t len, bool *opened, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	begin_stmt_arg a = {sql, len, false};
+	int			rc = guarded(db, begin_stmt_block, &a, err);
+
+	*opened = rc == MIG_OK && a.opened;
+	if (*opened)
+		db->in_block = true;
+	return rc;
+}
+
+/* A transaction block the engine did not begin: a txmode-none file's own BEGIN. */
+static bool
+pg_db_tx_open(mig_db *mdb)
+{
+	return IsTransactionBlock();
 }
 
 /* ---------------------------------------------------------------- lock (§g.8) */
@@ -1023,6 +1187,21 @@ pg_db_log(mig_db *mdb, const char *text, size_t len)
 
 /* ---------------------------------------------------------------- setup */
 
+/*
+ * The length of one character in the database encoding, 0 when invalid:
+ * the core writes the report's texts in the database encoding, which is
+ * what jsonb_in reads (a LATIN1 or SQL_ASCII database's texts are not
+ * UTF-8).
+ */
+static size_t
+db_charlen(const unsigned char *s, size_t n)
+{
+	int			l = pg_encoding_verifymbchar(GetDatabaseEncoding(), (const char *) s,
+											 (int) Min(n, (size_t) INT_MAX));
+
+	return l > 0 ? (size_t) l : 0;
+}
+
 void
 pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t *stop)
 {
@@ -1042,10 +1221,14 @@ pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t
 	db->base.commit = pg_db_commit;
 	db->base.rollback = pg_db_rollback;
 	db->base.exec = pg_db_exec;
+	db->base.begin_stmt = pg_db_begin_stmt;
+	db->base.tx_open = pg_db_tx_open;
 	db->base.interrupted = pg_db_interrupted;
 	db->base.log = pg_db_log;
 	db->cfg = cfg;
 	db->job = job;
+	/* report and run row JSON in the database encoding (issue 8) */
+	mig_set_text_charlen(GetDatabaseEncoding() == PG_UTF8 ? NULL : db_charlen);
 	db->stop = stop;
 	db->keep_cxt = AllocSetContextCreate(TopMemoryContext, "atlas_migrate adapter",
 										 ALLOCSET_DEFAULT_SIZES);

@@ -436,22 +436,29 @@ handle_message(job_state *js, char *data, Size nbytes)
 	MemoryContextReset(js->msg_cxt);
 }
 
-/* Is the worker waiting for a lock held by (or the snapshot of) this session? */
+/*
+ * Is the worker waiting for a lock held by (or the snapshot of) this session?
+ * Allocates in cxt and resets it: the relay loop asks every 250 ms.
+ */
 static bool
-blocked_by_me(pid_t pid)
+blocked_by_me(pid_t pid, MemoryContext cxt)
 {
+	MemoryContext outer = MemoryContextSwitchTo(cxt);
 	ArrayType  *arr;
 	Datum	   *elems;
 	bool	   *nulls;
+	bool		found = false;
 	int			n,
 				i;
 
 	arr = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(pid)));
 	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &n);
-	for (i = 0; i < n; i++)
-		if (!nulls[i] && DatumGetInt32(elems[i]) == MyProcPid)
-			return true;
-	return false;
+	for (i = 0; i < n && !found; i++)
+		found = !nulls[i] && DatumGetInt32(elems[i]) == MyProcPid;
+	/* every check's lock-manager snapshot goes: 4 a second for hours otherwise */
+	MemoryContextSwitchTo(outer);
+	MemoryContextReset(cxt);
+	return found;
 }
 
 /*
@@ -583,6 +590,8 @@ static bool
 relay(job_state *js, bool wait)
 {
 	TimestampTz last_check = GetCurrentTimestamp();
+	MemoryContext check_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_migrate self-block check",
+													ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
@@ -618,7 +627,7 @@ relay(job_state *js, bool wait)
 			TimestampDifferenceExceeds(last_check, GetCurrentTimestamp(), SELF_BLOCK_CHECK_MS))
 		{
 			last_check = GetCurrentTimestamp();
-			if (blocked_by_me(js->pid))
+			if (blocked_by_me(js->pid, check_cxt))
 			{
 				if (in_explicit_block())
 				{

@@ -419,6 +419,74 @@ write_row(run *r, const mig_rev *row)
 /* ---------------------------------------------------------------- one file (§g.4) */
 
 /*
+ * Tx mode none (§g.5, §f.4 step 4): the row after one more statement.
+ * partial holds the partial hashes so far as an unterminated JSON array
+ * ("[\"h1:..\",\"h1:..\"" or empty); the last statement's row is the
+ * finished one of §f.4 step 5 (partial_hashes null).
+ */
+static int
+advance_row(mig_rev *row, mig_sha256 *ph, mig_buf *partial, const mig_stmt *st,
+			int64_t applied, bool last, int64_t t0)
+{
+	char		h[MIG_B64_SHA256];
+
+	mig_sha256_update(ph, st->text, st->len);
+	if (mig_sha256_peek_b64(ph, h) != MIG_OK)
+		return MIG_ENOMEM;
+	mig_buf_putc(partial, partial->len == 0 ? '[' : ',');
+	mig_buf_printf(partial, "\"h1:%s\"]", h);
+	if (partial->oom)
+		return MIG_ENOMEM;
+	if (last)
+	{
+		if (set_field(&row->partial_hashes, "null", 4) != MIG_OK)
+			return MIG_ENOMEM;
+	}
+	else if (set_field(&row->partial_hashes, partial->data, partial->len) != MIG_OK)
+		return MIG_ENOMEM;
+	partial->data[--partial->len] = '\0';	/* drop the "]" again */
+	row->applied = applied;
+	if (row->error[0] && (set_field(&row->error, "", 0) || set_field(&row->error_stmt, "", 0)))
+		return MIG_ENOMEM;
+	row->execution_time = mig_now_ns() - t0;
+	return MIG_OK;
+}
+
+/*
+ * Put the row back to what is committed: `applied` statements, whose
+ * partial hashes are the first plen bytes of partial (§f.4).
+ */
+static int
+row_committed(mig_rev *row, mig_buf *partial, int64_t applied, size_t plen)
+{
+	int			rc;
+
+	row->applied = applied;
+	if (plen == 0)
+		return set_field(&row->partial_hashes, "null", 4);
+	partial->len = plen;
+	if (mig_buf_putc(partial, ']') != MIG_OK)
+		return MIG_ENOMEM;
+	rc = set_field(&row->partial_hashes, partial->data, partial->len);
+	partial->data[--partial->len] = '\0';
+	return rc;
+}
+
+/* Is a transaction open that a tx mode none file began itself? */
+static bool
+file_tx_open(run *r)
+{
+	return !r->in_tx && r->db->tx_open != NULL && r->db->tx_open(r->db);
+}
+
+/* COMMIT or END: ends the transaction a file opened (DESIGN §6.7). */
+static bool
+ends_file_tx(const mig_stmt *st)
+{
+	return word_at(st->text, st->len, "COMMIT") || word_at(st->text, st->len, "END");
+}
+
+/*
  * Execute one pending file.  Returns MIG_OK, or the error with the
  * statement's failure recorded in the applied entry.
  */
@@ -431,6 +499,11 @@ exec_file(run *r, prep *p)
 	const bool	dry = r->cfg->dry_run;
 	const bool	own_tx = !dry && p->mode == MIG_TX_FILE;
 	const bool	per_stmt_rows = !dry && p->mode == MIG_TX_NONE;
+	bool		self_tx = false;	/* the file has its own BEGIN/COMMIT */
+	int64_t		committed_applied;	/* tx mode none: the row as committed */
+	size_t		committed_plen;
+	const mig_stmt *opened_by = NULL;	/* the statement that opened the file's transaction */
+	bool		final_written = false;
 	const mig_revs *rs = &r->revs;
 	long		ri = mig_revs_find(rs, f->version);
 	mig_rev		row;
@@ -521,6 +594,11 @@ exec_file(run *r, prep *p)
 	}
 	if (mig_rev_copy(&start_row, &row) != MIG_OK)
 		goto oom;
+	committed_applied = (int64_t) k;
+	committed_plen = partial.len;
+	/* a file that manages its own transactions runs as written (DESIGN §6.7) */
+	for (i = 0; per_stmt_rows && i < p->stmts.n && !self_tx; i++)
+		self_tx = is_tx_control(&p->stmts.v[i]);
 
 	/* The file starts: log it, record it. */
 	if (res->napplied == 0)
@@ -563,12 +641,69 @@ exec_file(run *r, prep *p)
 		for (i = 0; i < nsend; i++)
 		{
 			const mig_stmt *st = &a->stmts.v[i];
+			const int64_t applied = (int64_t) (k + i + 1);
+			const bool	last = i + 1 == nsend;
+			bool		opened = false;
+			bool		row_first = false;
 
 			log_stmt(r, st);
+			rc = MIG_OK;
 			if (db->interrupted && db->interrupted(db))
 				rc = mig_err_set(r->err, MIG_EINTR, "canceling migration on request");
-			else if (!dry)
+			else if (per_stmt_rows && !self_tx)
+			{
+				/* §g.5 none: the statement and its row commit together */
+				if (db->begin_stmt)
+					rc = db->begin_stmt(db, st->text, st->len, &opened, r->err);
+				else if ((rc = db->begin(db, r->err)) == MIG_OK)
+					opened = true;
+				if (rc != MIG_OK)
+				{
+					a->stmts.n = i + 1;
+					goto failed_write;
+				}
+				r->in_tx = opened;
+			}
+			else if (per_stmt_rows && ends_file_tx(st) && file_tx_open(r))
+			{
+				/* the file's own COMMIT: its row goes into what it commits */
+				row_first = true;
+				if (advance_row(&row, &ph, &partial, st, applied, last, t0) != MIG_OK)
+					goto oom;
+				if ((rc = write_row(r, &row)) != MIG_OK)
+				{
+					a->stmts.n = i + 1;
+					goto failed_write;
+				}
+			}
+			if (rc == MIG_OK && !dry)
 				rc = db->exec(db, st->text, st->len, r->err);
+			if (rc == MIG_OK && per_stmt_rows && !row_first)
+			{
+				if (advance_row(&row, &ph, &partial, st, applied, last, t0) != MIG_OK)
+					goto oom;
+				if ((rc = write_row(r, &row)) != MIG_OK)
+				{
+					a->stmts.n = i + 1;
+					goto failed_write;
+				}
+				/* a failing commit (a deferred constraint) is the statement's failure */
+				if (opened && (rc = db->commit(db, r->err)) == MIG_OK)
+					r->in_tx = false;
+			}
+			if (rc == MIG_OK && per_stmt_rows)
+			{
+				if (last)
+					final_written = true;
+				if (!file_tx_open(r))
+				{
+					committed_applied = applied;
+					committed_plen = partial.len;
+					opened_by = NULL;
+				}
+				else if (opened_by == NULL)
+					opened_by = st;
+			}
 			if (rc != MIG_OK)
 			{
 				char		dbmsg[MIG_ERR_MSG];
@@ -598,31 +733,30 @@ exec_file(run *r, prep *p)
 				mig_buf_free(&q);
 				goto failed;
 			}
-			if (per_stmt_rows)
-			{
-				char		h[MIG_B64_SHA256];
+		}
+		if (per_stmt_rows && self_tx && file_tx_open(r))
+		{
+			/* a transaction the file opened is still open: never success without the work */
+			static const char left_open[] = "transaction left open at the end of the file; rolled back";
+			mig_buf		q;
+			const mig_stmt *st = opened_by ? opened_by : &a->stmts.v[nsend - 1];
 
-				mig_sha256_update(&ph, st->text, st->len);
-				if (mig_sha256_peek_b64(&ph, h) != MIG_OK)
-					goto oom;
-				if (partial.len == 0)
-					mig_buf_putc(&partial, '[');
-				else
-					mig_buf_putc(&partial, ',');
-				mig_buf_printf(&partial, "\"h1:%s\"]", h);
-				if (partial.oom || set_field(&row.partial_hashes, partial.data, partial.len))
-					goto oom;
-				partial.data[--partial.len] = '\0';	/* drop the "]" again */
-				row.applied = (int64_t) (k + i + 1);
-				if (row.error[0] && (set_field(&row.error, "", 0) || set_field(&row.error_stmt, "", 0)))
-					goto oom;
-				row.execution_time = mig_now_ns() - t0;
-				if ((rc = write_row(r, &row)) != MIG_OK)
-				{
-					a->stmts.n = i + 1;
-					goto done;
-				}
-			}
+			mig_buf_init(&q);
+			mig_buf_goquote(&q, st->text, st->len > 200 ? 200 : st->len);
+			rc = mig_err_set(r->err, MIG_EDB,
+							 "migration file \"%.200s\" left the transaction it opened (statement %s) open at its end; it was rolled back",
+							 f->name, q.data ? q.data : "");
+			mig_buf_free(&q);
+			strcpy(r->err->sqlstate, "25001");
+			mig_err_hint(r->err, "End the transaction in the file with COMMIT, or remove its BEGIN.");
+			a->error_text = mig_strdup(left_open);
+			a->error_stmt = mig_strndup(st->text, st->len);
+			if (a->error_text)
+				log_error_line(r, a->error_text);
+			if (set_field(&row.error, left_open, strlen(left_open)) ||
+				set_field(&row.error_stmt, st->text, st->len))
+				goto oom;
+			goto failed;
 		}
 	}
 
@@ -632,7 +766,7 @@ exec_file(run *r, prep *p)
 		set_field(&row.error_stmt, "", 0))
 		goto oom;
 	row.execution_time = mig_now_ns() - t0;
-	if (!dry && (rc = write_row(r, &row)) != MIG_OK)
+	if (!dry && !final_written && (rc = write_row(r, &row)) != MIG_OK)
 		goto failed_write;
 	if (!dry && r->hooks && r->hooks->file_done)
 	{
@@ -679,6 +813,13 @@ failed:
 		mig_err		werr;
 
 		mig_err_clear(&werr);
+		/* the statement's own transaction, or one the file opened, is undone */
+		if (r->in_tx || file_tx_open(r))
+			db->rollback(db, &werr);
+		r->in_tx = false;
+		if (row_committed(&row, &partial, committed_applied, committed_plen) != MIG_OK)
+			goto oom;
+		mig_err_clear(&werr);
 		/* a failing write must not hide the statement's error */
 		db->write_revision(db, &row, &werr);
 		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
@@ -717,7 +858,7 @@ failed:
 
 failed_write:
 	a->end_ns = mig_now_ns();
-	if (r->in_tx)
+	if (r->in_tx || (p->mode == MIG_TX_NONE && file_tx_open(r)))
 	{
 		mig_err		rerr;
 

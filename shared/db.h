@@ -65,6 +65,30 @@ struct mig_db {
 	 */
 	int			(*exec) (mig_db *db, const char *sql, size_t len, mig_err *err);
 
+	/*
+	 * Tx mode none (§g.5): open a transaction for this one statement and its
+	 * revision row, so that both commit together and a crash between them
+	 * cannot make the next run execute the statement again.  Sets *opened
+	 * to false and opens nothing when the statement cannot run inside a
+	 * transaction block with the effect it has in autocommit (PostgreSQL:
+	 * the statements that call PreventInTransactionBlock or need to run
+	 * outside a block, as CREATE INDEX CONCURRENTLY, VACUUM, ALTER SYSTEM;
+	 * SQLite: VACUUM, PRAGMA, ATTACH); those autocommit and the row is
+	 * written right after.  The engine ends an opened transaction with
+	 * commit() or rollback().  Never asked for a file that controls its own
+	 * transactions.  NULL: every statement can, and begin() opens it.
+	 */
+	int			(*begin_stmt) (mig_db *db, const char *sql, size_t len, bool *opened,
+							   mig_err *err);
+
+	/*
+	 * Is a transaction open that the engine did not begin (one a tx mode
+	 * none file opened with its own BEGIN)?  Asked between the statements
+	 * of such a file, so its revision rows tell what is committed, and at
+	 * its end, where an open transaction is an error.  NULL: never open.
+	 */
+	bool		(*tx_open) (mig_db *db);
+
 	/* Non-zero when the host wants the run stopped (cancel, timeout). */
 	int			(*interrupted) (mig_db *db);
 

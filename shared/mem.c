@@ -225,10 +225,11 @@ mig_utf8_len(const char *s, size_t n)
  * A JSON string as Go's encoding/json writes it for our texts: quotes,
  * backslashes and control characters escaped, invalid UTF-8 replaced by
  * U+FFFD (so the result is always valid JSON for PostgreSQL, SQLite and the
- * Cloud API).
+ * Cloud API).  With charlen, the text is in the host's encoding instead
+ * (mig_set_text_charlen) and stays in it.
  */
-int
-mig_buf_json_str(mig_buf *b, const char *s, size_t n)
+static int
+json_str(mig_buf *b, const char *s, size_t n, mig_charlen_fn charlen)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *) s,
@@ -252,9 +253,11 @@ mig_buf_json_str(mig_buf *b, const char *s, size_t n)
 			break;
 		if (*p >= 0x80)
 		{
-			if ((l = utf8_len(p, (size_t) (end - p))) == 0)
+			l = charlen ? charlen(p, (size_t) (end - p)) : utf8_len(p, (size_t) (end - p));
+			if (l == 0 || l > (size_t) (end - p))
 			{
-				if (mig_buf_puts(b, "\\ufffd") != MIG_OK)
+				/* U+FFFD may not exist in a host's encoding: '?' there */
+				if (mig_buf_puts(b, charlen ? "?" : "\\ufffd") != MIG_OK)
 					return MIG_ENOMEM;
 				p++;
 			}
@@ -299,6 +302,27 @@ mig_buf_json_str(mig_buf *b, const char *s, size_t n)
 		p++;
 	}
 	return mig_buf_putc(b, '"');
+}
+
+int
+mig_buf_json_str(mig_buf *b, const char *s, size_t n)
+{
+	return json_str(b, s, n, NULL);
+}
+
+/* The host's text encoding (mig.h); NULL is UTF-8. */
+static mig_charlen_fn text_charlen = NULL;
+
+void
+mig_set_text_charlen(mig_charlen_fn fn)
+{
+	text_charlen = fn;
+}
+
+int
+mig_buf_json_text(mig_buf *b, const char *s, size_t n)
+{
+	return json_str(b, s, n, text_charlen);
 }
 
 /* The code point of a valid UTF-8 sequence of length l. */

@@ -139,6 +139,26 @@ int			mig_buf_printf(mig_buf *b, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 /* Append s as a JSON string literal (with quotes). */
 int			mig_buf_json_str(mig_buf *b, const char *s, size_t n);
+
+/*
+ * The encoding of the host's texts (statements, database messages, file
+ * names) for mig_buf_json_text: NULL (the default) is UTF-8.  A host whose
+ * texts are in another encoding (a PostgreSQL database in LATIN1 or
+ * SQL_ASCII) installs the length of the valid character at s in it, 0 when
+ * the bytes are not one.  Its encoding must be ASCII-safe (bytes below
+ * 0x80 are ASCII, as in every PostgreSQL server encoding).
+ */
+typedef size_t (*mig_charlen_fn) (const unsigned char *s, size_t n);
+void		mig_set_text_charlen(mig_charlen_fn fn);
+
+/*
+ * A JSON string of host text: as mig_buf_json_str when the host's texts are
+ * UTF-8; otherwise in the host's encoding, for the host's own JSON parser
+ * (jsonb_in reads JSON text in the database encoding), characters copied
+ * unescaped and invalid bytes written as '?'.  Reports and run rows use it;
+ * what leaves the host (Cloud requests) uses mig_buf_json_str.
+ */
+int			mig_buf_json_text(mig_buf *b, const char *s, size_t n);
 /* Append s in Go %q syntax (with quotes), §0 conventions. */
 int			mig_buf_goquote(mig_buf *b, const char *s, size_t n);
 /* Take ownership of the data (caller frees with mig_free); buffer reset. */

@@ -178,7 +178,7 @@ kv_str(mig_buf *b, bool *first, const char *key, const char *val)
 	*first = false;
 	mig_buf_json_str(b, key, strlen(key));
 	mig_buf_putc(b, ':');
-	mig_buf_json_str(b, val, strlen(val));
+	mig_buf_json_text(b, val, strlen(val));
 }
 
 static void
@@ -247,7 +247,7 @@ mig_report_json_ex(const mig_result *res, const mig_run_cfg *cfg, const char *dr
 		{
 			if (j)
 				mig_buf_putc(out, ',');
-			mig_buf_json_str(out, a->stmts.v[j].text, a->stmts.v[j].len);
+			mig_buf_json_text(out, a->stmts.v[j].text, a->stmts.v[j].len);
 		}
 		mig_buf_putc(out, ']');
 		if (a->error_text)

@@ -676,7 +676,8 @@ s_rollback(mig_db *db, mig_err *err)
 	sqlite_db  *s = SDB(db);
 	int			rc = MIG_OK;
 
-	if (!s->in_tx)
+	/* in autocommit mode a transaction we did not begin is a file's own */
+	if (!s->in_tx && !(s->mode == HOST_OWN_TX && !sqlite3_get_autocommit(s->db)))
 		return MIG_OK;
 	s->in_tx = false;
 	if (s->mode == HOST_SAVEPOINT)
@@ -780,6 +781,170 @@ s_exec(mig_db *db, const char *sql, size_t len, mig_err *err)
 	return MIG_OK;
 }
 
+/* ---------------------------------------------------------------- tx mode none (§g.5) */
+
+/* Skip blanks and comments; returns the first byte of the next token. */
+static const char *
+skip_space(const char *p, const char *end)
+{
+	while (p < end)
+	{
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f')
+			p++;
+		else if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+		{
+			while (p < end && *p != '\n')
+				p++;
+		}
+		else if (end - p >= 2 && p[0] == '/' && p[1] == '*')
+		{
+			p += 2;
+			while (p < end && !(end - p >= 2 && p[0] == '*' && p[1] == '/'))
+				p++;
+			p = p < end ? p + 2 : end;
+		}
+		else
+			break;
+	}
+	return p;
+}
+
+static bool
+is_ident(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		c == '_' || c == '$' || (unsigned char) c >= 0x80;
+}
+
+/* The keyword at p (case-insensitive, whole word)? */
+static bool
+kw(const char *p, const char *end, const char *word)
+{
+	size_t		n = strlen(word);
+
+	return (size_t) (end - p) >= n && sqlite3_strnicmp(p, word, (int) n) == 0 &&
+		((size_t) (end - p) == n || !is_ident(p[n]));
+}
+
+/*
+ * Must one command, starting at p, run outside a transaction?  VACUUM
+ * ("cannot VACUUM from within a transaction"), ATTACH/DETACH, PRAGMA
+ * (foreign_keys is a no-op inside one, journal_mode cannot change to WAL)
+ * and transaction control.
+ */
+static bool
+cmd_needs_autocommit(const char *p, const char *end)
+{
+	return kw(p, end, "VACUUM") || kw(p, end, "PRAGMA") || kw(p, end, "ATTACH") ||
+		kw(p, end, "DETACH") || kw(p, end, "BEGIN") || kw(p, end, "COMMIT") ||
+		kw(p, end, "END") || kw(p, end, "ROLLBACK") || kw(p, end, "SAVEPOINT") ||
+		kw(p, end, "RELEASE");
+}
+
+/*
+ * Can this statement's text run inside a transaction with the effect it
+ * has in autocommit?  Looks at the first keyword of every command in it:
+ * commands end at a `;` outside quotes and comments; inside CREATE TRIGGER
+ * only at `; END ;`, as sqlite3_complete() sees it.
+ */
+static bool
+stmt_in_tx_ok(const char *sql, size_t len)
+{
+	const char *p = sql,
+			   *end = sql + len;
+	bool		at_start = true,
+				trigger = false,
+				after_semi = false,
+				after_end = false;
+
+	while ((p = skip_space(p, end)) < end)
+	{
+		if (at_start)
+		{
+			const char *q = p;
+
+			if (cmd_needs_autocommit(p, end))
+				return false;
+			at_start = false;
+			trigger = false;
+			if (kw(q, end, "CREATE"))
+			{
+				q = skip_space(q + 6, end);
+				if (kw(q, end, "TEMP"))
+					q = skip_space(q + 4, end);
+				else if (kw(q, end, "TEMPORARY"))
+					q = skip_space(q + 9, end);
+				trigger = kw(q, end, "TRIGGER");
+			}
+		}
+		if (*p == '\'' || *p == '"' || *p == '`' || *p == '[')
+		{
+			char		close = *p == '[' ? ']' : *p;
+
+			p++;
+			while (p < end && *p != close)
+				p++;
+			p = p < end ? p + 1 : end;
+			after_semi = after_end = false;
+		}
+		else if (*p == ';')
+		{
+			p++;
+			if (!trigger || after_end)
+				at_start = true;
+			after_semi = true;
+			after_end = false;
+		}
+		else if (is_ident(*p))
+		{
+			const char *w = p;
+
+			while (p < end && is_ident(*p))
+				p++;
+			after_end = after_semi && kw(w, end, "END");
+			after_semi = false;
+		}
+		else
+		{
+			p++;
+			after_semi = after_end = false;
+		}
+	}
+	return true;
+}
+
+/*
+ * One statement of a tx mode none file, with its revision row: a plain
+ * BEGIN, so the statement keeps the connection's foreign_keys setting as
+ * in autocommit (the §g.5 foreign-key dance belongs to file transactions).
+ * Inside the caller's transaction nothing is opened: the caller's COMMIT
+ * decides, and SQLite statements are atomic on their own.
+ */
+static int
+s_begin_stmt(mig_db *db, const char *sql, size_t len, bool *opened, mig_err *err)
+{
+	sqlite_db  *s = SDB(db);
+	int			rc;
+
+	*opened = false;
+	if (s->mode == HOST_SAVEPOINT || !sqlite3_get_autocommit(s->db) || !stmt_in_tx_ok(sql, len))
+		return MIG_OK;
+	if ((rc = sqlite_db_exec_plain(s, "BEGIN", err)) != MIG_OK)
+		return rc;
+	s->in_tx = true;
+	*opened = true;
+	return MIG_OK;
+}
+
+/* A transaction a tx mode none file opened itself (autocommit mode only). */
+static bool
+s_tx_open(mig_db *db)
+{
+	sqlite_db  *s = SDB(db);
+
+	return s->mode == HOST_OWN_TX && !s->in_tx && !sqlite3_get_autocommit(s->db);
+}
+
 static int
 s_interrupted(mig_db *db)
 {
@@ -805,6 +970,8 @@ sqlite_db_init(sqlite_db *s, sqlite3 *db, sqlite_txmode mode)
 	s->base.commit = s_commit;
 	s->base.rollback = s_rollback;
 	s->base.exec = s_exec;
+	s->base.begin_stmt = s_begin_stmt;
+	s->base.tx_open = s_tx_open;
 	s->base.interrupted = s_interrupted;
 	s->base.log = NULL;			/* the log is part of the returned report */
 	s->db = db;

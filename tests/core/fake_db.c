@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fake_db.h"
 
@@ -28,6 +29,33 @@ static int
 rev_cmp(const void *a, const void *b)
 {
 	return strcmp(((const mig_rev *) a)->version, ((const mig_rev *) b)->version);
+}
+
+/* After a crash every call fails, as on a lost connection. */
+#define DEAD_CHECK(f, err) \
+	do { if ((f)->dead) return mig_err_set((err), MIG_EDB, "server closed the connection unexpectedly"); } while (0)
+
+static bool
+starts_with(const char *sql, size_t len, const char *word)
+{
+	size_t		n = strlen(word);
+
+	return len >= n && strncasecmp(sql, word, n) == 0 &&
+		(len == n || sql[n] == ';' || sql[n] == ' ' || sql[n] == '\n');
+}
+
+static bool
+has(const char *sql, size_t len, const char *needle)
+{
+	char	   *s;
+	bool		hit;
+
+	if (needle == NULL)
+		return false;
+	s = strndup(sql, len);		/* libc: the failing allocator is for the core */
+	hit = s && strstr(s, needle) != NULL;
+	free(s);
+	return hit;
 }
 
 static int
@@ -74,6 +102,7 @@ f_write(mig_db *db, const mig_rev *rev, mig_err *err)
 	mig_revs   *rs = cur_revs(f);
 	size_t		i;
 
+	DEAD_CHECK(f, err);
 	mig_buf_printf(&f->calls, "write %s %lld/%lld\n", rev->version,
 				   (long long) rev->applied, (long long) rev->total);
 	for (i = 0; i < rs->n; i++)
@@ -114,6 +143,7 @@ f_begin(mig_db *db, mig_err *err)
 {
 	fake_db    *f = FAKE(db);
 
+	DEAD_CHECK(f, err);
 	mig_buf_puts(&f->calls, "begin\n");
 	if (f->in_tx)
 		return mig_err_set(err, MIG_EDB, "cannot start a transaction within a transaction");
@@ -128,9 +158,13 @@ f_commit(mig_db *db, mig_err *err)
 {
 	fake_db    *f = FAKE(db);
 
+	DEAD_CHECK(f, err);
 	mig_buf_puts(&f->calls, "commit\n");
 	if (!f->in_tx)
 		return mig_err_set(err, MIG_EDB, "cannot commit - no transaction is active");
+	if (f->commit_fails_after && f->tx_executed.data &&
+		strstr(f->tx_executed.data, f->commit_fails_after))
+		return mig_err_set(err, MIG_EDB, "FOREIGN KEY constraint failed");
 	f->in_tx = false;
 	copy_revs(&f->revs, &f->tx_revs);
 	mig_revs_free(&f->tx_revs);
@@ -145,6 +179,7 @@ f_rollback(mig_db *db, mig_err *err)
 {
 	fake_db    *f = FAKE(db);
 
+	DEAD_CHECK(f, err);
 	mig_buf_puts(&f->calls, "rollback\n");
 	f->in_tx = false;
 	mig_revs_free(&f->tx_revs);
@@ -158,25 +193,46 @@ f_exec(mig_db *db, const char *sql, size_t len, mig_err *err)
 	fake_db    *f = FAKE(db);
 	mig_buf    *dst = f->in_tx ? &f->tx_executed : &f->executed;
 
+	DEAD_CHECK(f, err);
 	f->nexec++;
 	mig_buf_puts(&f->calls, "exec ");
 	mig_buf_append(&f->calls, sql, len);
 	mig_buf_putc(&f->calls, '\n');
-	if (f->fail_on)
+	if (has(sql, len, f->fail_on))
 	{
-		char	   *s = strndup(sql, len);	/* libc: the failing allocator is for the core */
-		bool		hit = s && strstr(s, f->fail_on) != NULL;
-
-		free(s);
-		if (hit)
-		{
-			mig_err_set(err, MIG_EDB, "%s", f->fail_msg ? f->fail_msg : "boom");
-			strcpy(err->sqlstate, "42601");
-			return MIG_EDB;
-		}
+		mig_err_set(err, MIG_EDB, "%s", f->fail_msg ? f->fail_msg : "boom");
+		strcpy(err->sqlstate, "42601");
+		return MIG_EDB;
 	}
+	/* a file's own transaction control */
+	if (starts_with(sql, len, "BEGIN"))
+	{
+		if (f->in_tx)
+			return mig_err_set(err, MIG_EDB, "cannot start a transaction within a transaction");
+		f->in_tx = true;
+		copy_revs(&f->tx_revs, &f->revs);
+		mig_buf_reset(&f->tx_executed);
+		return MIG_OK;
+	}
+	if (starts_with(sql, len, "COMMIT") || starts_with(sql, len, "END"))
+	{
+		if (!f->in_tx)
+			return mig_err_set(err, MIG_EDB, "cannot commit - no transaction is active");
+		return f_commit(db, err);
+	}
+	if (starts_with(sql, len, "ROLLBACK"))
+		return f_rollback(db, err);
 	mig_buf_append(dst, sql, len);
 	mig_buf_putc(dst, '\n');
+	if (has(sql, len, f->crash_at))
+	{
+		/* the process dies: what was not committed is gone */
+		f->dead = true;
+		f->in_tx = false;
+		mig_revs_free(&f->tx_revs);
+		mig_buf_reset(&f->tx_executed);
+		return mig_err_set(err, MIG_EDB, "server closed the connection unexpectedly");
+	}
 	return MIG_OK;
 }
 
@@ -186,6 +242,27 @@ f_interrupted(mig_db *db)
 	fake_db    *f = FAKE(db);
 
 	return f->interrupt_after > 0 && f->nexec >= f->interrupt_after;
+}
+
+static int
+f_begin_stmt(mig_db *db, const char *sql, size_t len, bool *opened, mig_err *err)
+{
+	fake_db    *f = FAKE(db);
+	int			rc;
+
+	*opened = false;
+	DEAD_CHECK(f, err);
+	if (has(sql, len, f->no_tx_on))
+		return MIG_OK;
+	if ((rc = f_begin(db, err)) == MIG_OK)
+		*opened = true;
+	return rc;
+}
+
+static bool
+f_tx_open(mig_db *db)
+{
+	return FAKE(db)->in_tx;
 }
 
 static void
@@ -220,6 +297,8 @@ fake_db_init(fake_db *f)
 	f->base.commit = f_commit;
 	f->base.rollback = f_rollback;
 	f->base.exec = f_exec;
+	f->base.begin_stmt = f_begin_stmt;
+	f->base.tx_open = f_tx_open;
 	f->base.interrupted = f_interrupted;
 	f->base.log = f_log;
 	f->clean = true;

@@ -25,10 +25,22 @@ typedef struct fake_db {
 	int			nunlocks;
 	int			interrupt_after;	/* interrupted() true after this many execs (0 = never) */
 	int			nexec;
+	const char *no_tx_on;		/* begin_stmt: statements containing this autocommit */
+	const char *commit_fails_after;	/* commit fails (tx left open, as SQLite's
+									 * deferred constraints) when the transaction
+									 * ran a statement containing this */
+	const char *crash_at;		/* the statement containing this runs, then the
+								 * process dies: the open transaction is lost
+								 * and every later call fails */
+	bool		dead;
 } fake_db;
 
 void		fake_db_init(fake_db *f);
 void		fake_db_free(fake_db *f);
+/*
+ * Statements starting with BEGIN, COMMIT/END and ROLLBACK act on the fake's
+ * transaction as a file's own transaction control would.
+ */
 /* Add a committed revision row directly (version, applied/total, partial JSON). */
 void		fake_db_add_rev(fake_db *f, const char *version, const char *desc,
 							long applied, long total, const char *partial);

@@ -508,6 +508,261 @@ test_sqlite2_none_mode(void **state)
 	fake_db_free(&f);
 }
 
+/*
+ * tx mode none (§g.5): each statement commits together with its row
+ * (begin, exec, write, commit); one that cannot run in a transaction
+ * autocommits and its row follows at once.
+ */
+static void
+test_none_stmt_tx_order(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "-- atlas:txmode none\n\nCREATE TABLE a(x int);\nINSERT INTO a VALUES (1);\n"
+		"CREATE INDEX CONCURRENTLY ai ON a(x);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+	int			pass;
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		make_dir(&d, files);
+		fake_db_init(&f);
+		cfg_init(&c);
+		if (pass == 0)
+			f.no_tx_on = "CONCURRENTLY";
+		else
+			f.base.begin_stmt = NULL;	/* NULL: every statement can, begin() opens it */
+		assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+		assert_contains(f.calls.data,
+						pass == 0 ?
+						"write 1 0/3\n"
+						"begin\nexec CREATE TABLE a(x int);\nwrite 1 1/3\ncommit\n"
+						"begin\nexec INSERT INTO a VALUES (1);\nwrite 1 2/3\ncommit\n"
+						"exec CREATE INDEX CONCURRENTLY ai ON a(x);\nwrite 1 3/3\n"
+						"unlock\n" :
+						"write 1 0/3\n"
+						"begin\nexec CREATE TABLE a(x int);\nwrite 1 1/3\ncommit\n"
+						"begin\nexec INSERT INTO a VALUES (1);\nwrite 1 2/3\ncommit\n"
+						"begin\nexec CREATE INDEX CONCURRENTLY ai ON a(x);\nwrite 1 3/3\ncommit\n"
+						"unlock\n");
+		r = fake_db_rev(&f, "1");
+		assert_non_null(r);
+		assert_int_equal(r->applied, 3);
+		assert_string_equal(r->partial_hashes, "null");
+		assert_string_equal(r->error, "");
+		mig_result_free(&res);
+		mig_dir_free(&d);
+		fake_db_free(&f);
+	}
+}
+
+/*
+ * The process dies right after a statement of a tx mode none file ran:
+ * the statement was not committed without its row, so the next run
+ * executes it exactly once.
+ */
+static void
+test_none_crash_between_statements(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "-- atlas:txmode none\n\nCREATE TABLE a(x int);\nINSERT INTO a VALUES (1);\n"
+		"INSERT INTO a VALUES (2);\n",
+		"2_b.sql", "CREATE TABLE b(x int);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	f.crash_at = "VALUES (1)";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	mig_result_free(&res);
+	assert_string_equal(f.executed.data, "CREATE TABLE a(x int);\n");
+	r = fake_db_rev(&f, "1");
+	assert_non_null(r);
+	assert_int_equal(r->applied, 1);
+
+	/* a new process: resumes at the statement that was lost */
+	f.dead = false;
+	f.crash_at = NULL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.applied[0].skipped, 1);
+	mig_result_free(&res);
+	assert_string_equal(f.executed.data,
+						"CREATE TABLE a(x int);\nINSERT INTO a VALUES (1);\n"
+						"INSERT INTO a VALUES (2);\nCREATE TABLE b(x int);\n");
+	r = fake_db_rev(&f, "1");
+	assert_int_equal(r->applied, 3);
+	assert_string_equal(r->partial_hashes, "null");
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* A commit that fails (a deferred constraint) is the statement's failure. */
+static void
+test_none_commit_fails(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "-- atlas:txmode none\n\nCREATE TABLE a(x int);\nINSERT INTO a VALUES (2);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	f.commit_fails_after = "VALUES (2)";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_string_equal(err.msg, "sql/migrate: executing statement \"INSERT INTO a VALUES (2);\" from version \"1\": FOREIGN KEY constraint failed");
+	assert_int_equal(res.status, MIG_RUN_FAILED);
+	mig_result_free(&res);
+	assert_false(f.in_tx);
+	assert_string_equal(f.executed.data, "CREATE TABLE a(x int);\n");
+	r = fake_db_rev(&f, "1");
+	assert_int_equal(r->applied, 1);
+	assert_string_equal(r->error, "FOREIGN KEY constraint failed");
+	assert_string_equal(r->error_stmt, "INSERT INTO a VALUES (2);");
+	assert_true(strncmp(r->partial_hashes, "[\"h1:", 5) == 0);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/*
+ * A tx mode none file with its own BEGIN/COMMIT runs as written: no
+ * transaction of ours; the rows inside its transaction commit with it,
+ * the row of its COMMIT is written before it, so it commits with it too.
+ */
+static void
+test_none_own_transaction(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "-- atlas:txmode none\n\nCREATE TABLE a(x int);\nBEGIN;\nINSERT INTO a VALUES (1);\n"
+		"COMMIT;\nINSERT INTO a VALUES (2);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	mig_result_free(&res);
+	assert_contains(f.calls.data,
+					"write 1 0/5\n"
+					"exec CREATE TABLE a(x int);\nwrite 1 1/5\n"
+					"exec BEGIN;\nwrite 1 2/5\n"
+					"exec INSERT INTO a VALUES (1);\nwrite 1 3/5\n"
+					"write 1 4/5\nexec COMMIT;\ncommit\n"
+					"exec INSERT INTO a VALUES (2);\nwrite 1 5/5\n"
+					"unlock\n");
+	r = fake_db_rev(&f, "1");
+	assert_int_equal(r->applied, 5);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+
+	/* a failure inside its transaction: rolled back, the row says what is committed */
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.fail_on = "VALUES (1)";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	mig_result_free(&res);
+	assert_false(f.in_tx);
+	r = fake_db_rev(&f, "1");
+	assert_int_equal(r->applied, 1);
+	assert_string_equal(r->error_stmt, "INSERT INTO a VALUES (1);");
+	/* fixed: resumes at its BEGIN */
+	f.fail_on = NULL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.applied[0].skipped, 1);
+	mig_result_free(&res);
+	assert_string_equal(f.executed.data,
+						"CREATE TABLE a(x int);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\n");
+	mig_dir_free(&d);
+	fake_db_free(&f);
+
+	/* the process dies inside its transaction: the same */
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.crash_at = "VALUES (1)";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	mig_result_free(&res);
+	assert_int_equal(fake_db_rev(&f, "1")->applied, 1);
+	f.dead = false;
+	f.crash_at = NULL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	mig_result_free(&res);
+	assert_string_equal(f.executed.data,
+						"CREATE TABLE a(x int);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\n");
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/*
+ * A tx mode none file that opens a transaction and never ends it: an
+ * error naming the file, the transaction rolled back, the row without the
+ * lost statements, the run failed, the next file not started.
+ */
+static void
+test_none_left_open(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "-- atlas:txmode none\n\nCREATE TABLE a(x int);\nBEGIN;\nINSERT INTO a VALUES (1);\n",
+		"2_b.sql", "CREATE TABLE b(x int);\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	const mig_rev *r;
+
+	make_dir(&d, files);
+	fake_db_init(&f);
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_string_equal(err.msg, "migration file \"1_a.sql\" left the transaction it opened (statement \"BEGIN;\") open at its end; it was rolled back");
+	assert_string_equal(err.sqlstate, "25001");
+	assert_int_equal(res.status, MIG_RUN_FAILED);
+	assert_int_equal(res.files_ok, 0);
+	assert_int_equal(res.napplied, 1);
+	assert_string_equal(res.applied[0].error_text, "transaction left open at the end of the file; rolled back");
+	assert_contains(res.log.data, "    transaction left open at the end of the file; rolled back\n");
+	assert_contains(res.log.data, "  -- 1 migration with errors\n");
+	mig_result_free(&res);
+	assert_false(f.in_tx);
+	assert_string_equal(f.executed.data, "CREATE TABLE a(x int);\n");
+	r = fake_db_rev(&f, "1");
+	assert_int_equal(r->applied, 1);
+	assert_string_equal(r->error, "transaction left open at the end of the file; rolled back");
+	assert_string_equal(r->error_stmt, "BEGIN;");
+	assert_null(fake_db_rev(&f, "2"));
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
 /* tx mode all: a failure rolls back every file of the run, no rows. */
 static void
 test_tx_all_rollback(void **state)
@@ -1201,6 +1456,37 @@ test_quoting(void **state)
 	}
 }
 
+/* One byte, one character: a LATIN1 or SQL_ASCII host. */
+static size_t
+latin1_charlen(const unsigned char *s, size_t n)
+{
+	return 1;
+}
+
+/*
+ * Host texts in the host's encoding (issue 8): a LATIN1 byte stays itself in
+ * reports (the host's JSON parser reads its own encoding); without a hook,
+ * and always for what goes to the Cloud, it is U+FFFD as in Go.
+ */
+static void
+test_json_text_host_encoding(void **state)
+{
+	mig_buf		b;
+
+	mig_buf_init(&b);
+	assert_int_equal(mig_buf_json_text(&b, "caf\xe9 \"x\"\n", 9), MIG_OK);
+	assert_string_equal(b.data, "\"caf\\ufffd \\\"x\\\"\\n\"");
+	mig_buf_reset(&b);
+	mig_set_text_charlen(latin1_charlen);
+	assert_int_equal(mig_buf_json_text(&b, "caf\xe9 \"x\"\n", 9), MIG_OK);
+	assert_string_equal(b.data, "\"caf\xe9 \\\"x\\\"\\n\"");
+	mig_buf_reset(&b);
+	assert_int_equal(mig_buf_json_str(&b, "caf\xe9", 4), MIG_OK);
+	assert_string_equal(b.data, "\"caf\\ufffd\"");
+	mig_set_text_charlen(NULL);
+	mig_buf_free(&b);
+}
+
 /* A failing allocator over a full apply: never a crash, never a leak. */
 static void
 test_apply_oom(void **state)
@@ -1257,6 +1543,11 @@ main(void)
 		cmocka_unit_test(test_sqlite_amount1),
 		cmocka_unit_test(test_sqlite2_file_mode),
 		cmocka_unit_test(test_sqlite2_none_mode),
+		cmocka_unit_test(test_none_stmt_tx_order),
+		cmocka_unit_test(test_none_crash_between_statements),
+		cmocka_unit_test(test_none_commit_fails),
+		cmocka_unit_test(test_none_own_transaction),
+		cmocka_unit_test(test_none_left_open),
 		cmocka_unit_test(test_tx_all_rollback),
 		cmocka_unit_test(test_file3_of_5),
 		cmocka_unit_test(test_failed_file_deleted),
@@ -1274,6 +1565,7 @@ main(void)
 		cmocka_unit_test(test_opts_json),
 		cmocka_unit_test(test_url_helpers),
 		cmocka_unit_test(test_quoting),
+		cmocka_unit_test(test_json_text_host_encoding),
 		cmocka_unit_test(test_apply_oom),
 	};
 

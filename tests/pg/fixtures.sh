@@ -179,6 +179,57 @@ mkdir -p "$DIR/nulbyte"
 printf 'CREATE TABLE nul_a (x int);\n' >"$DIR/nulbyte/1_a.sql"
 printf 'CREATE TABLE nul_b (x int);\nINSERT INTO nul_b VALUES (1);\0 DROP TABLE nul_a;\n' >"$DIR/nulbyte/2_b.sql"
 /usr/bin/python3 "$HERE/atlas_hash.py" "$DIR/nulbyte"
+# tx mode none: statements with their rows (issue 8)
+mk none_kill \
+	1_t.sql '-- atlas:txmode none
+
+CREATE TABLE nk (x int);
+INSERT INTO nk VALUES (1);
+INSERT INTO nk VALUES (2);
+INSERT INTO nk VALUES (3);
+'
+# a txmode-none file that opens a transaction and never ends it; then fixed
+mk none_open \
+	1_a.sql 'CREATE TABLE no_a (x int);
+' \
+	2_open.sql '-- atlas:txmode none
+
+CREATE TABLE no_b (x int);
+BEGIN;
+INSERT INTO no_b VALUES (1);
+' \
+	3_c.sql 'CREATE TABLE no_c (x int);
+'
+mk none_open_fixed \
+	1_a.sql 'CREATE TABLE no_a (x int);
+' \
+	2_open.sql '-- atlas:txmode none
+
+CREATE TABLE no_b (x int);
+BEGIN;
+INSERT INTO no_b VALUES (1);
+COMMIT;
+' \
+	3_c.sql 'CREATE TABLE no_c (x int);
+'
+# a migration that waits on a lock the test holds (the caller waits long)
+mk lockwait \
+	1_wait.sql 'LOCK TABLE lw_t IN ACCESS EXCLUSIVE MODE;
+INSERT INTO lw_t VALUES (1);
+'
+# non-ASCII text in non-UTF8 databases: a file written in LATIN1 (é = 0xE9,
+# not valid UTF-8): data, a NOTICE, an error message
+mk enc_ok \
+	1_cafe.sql "CREATE TABLE enc_menu (item text);
+INSERT INTO enc_menu VALUES ('caf"$'\xe9'"');
+DO \$\$ BEGIN RAISE NOTICE 'served: %', (SELECT item FROM enc_menu); END \$\$;
+"
+mk enc_fail \
+	1_cafe.sql "CREATE TABLE enc_menu (item text);
+INSERT INTO enc_menu VALUES ('caf"$'\xe9'"');
+" \
+	2_bad.sql "SELECT \"cr"$'\xe8'"me\" FROM enc_menu;
+"
 
 # no atlas.sum at all
 mkdir -p "$DIR/nosum"

@@ -403,6 +403,10 @@ check "eight sessions, lock_timeout 0s: one applied, seven report the lock" \
 check "... and still every file ran exactly once" \
 	test "$(q conc "SELECT count(*) = 5 AND count(DISTINCT version) = 5 FROM exec_log")" = t
 
+# ---------------------------------------------------------------- issue 8: faults (tests/pg/exec_faults.sh)
+
+. tests/pg/exec_faults.sh
+
 # ---------------------------------------------------------------- 7. a LATIN1 client
 
 newdb latin "$(env_hcl dev latin1)"

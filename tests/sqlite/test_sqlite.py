@@ -256,6 +256,111 @@ def test_tx_mode_none_resumes_at_the_failed_statement():
     eq((r["applied"], r["total"], r["error"], bytes(r["partial_hashes"])), (3, 3, "", b"null"), "done row")
 
 
+REVS_DDL = ("CREATE TABLE atlas_schema_revisions (version text NOT NULL, description text NOT NULL, "
+            "type integer NOT NULL DEFAULT (2), applied integer NOT NULL DEFAULT (0), "
+            "total integer NOT NULL DEFAULT (0), executed_at datetime NOT NULL, "
+            "execution_time integer NOT NULL, error text NULL, error_stmt text NULL, "
+            "hash text NOT NULL, partial_hashes json NULL, operator_version text NOT NULL, "
+            "PRIMARY KEY (version))")
+
+
+def write_locked(dbpath):
+    """Does another connection hold the database's write lock?"""
+    c = sqlite3.connect(dbpath, timeout=0, isolation_level=None)
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        c.close()
+
+
+def test_tx_mode_none_kill_between_statement_and_row():
+    # the row write after statement 3 is made to hang (a trigger on the
+    # revisions table): the process is killed right there.  The statement
+    # and its row commit together, so the next run executes it once.
+    files = {"1_t.sql": "-- atlas:txmode none\n\nCREATE TABLE t (x int);\nINSERT INTO t VALUES (1);\n"
+                        "INSERT INTO t VALUES (2);\nINSERT INTO t VALUES (3);\n"}
+    con, dbpath, dirpath = setup("none_kill", files, extra="")
+    con.execute(REVS_DDL)
+    con.execute("CREATE TABLE big (x int)")
+    con.executemany("INSERT INTO big VALUES (?)", [(i,) for i in range(3000)])
+    con.execute("CREATE TRIGGER slow_row AFTER UPDATE ON atlas_schema_revisions WHEN NEW.applied = 3 "
+                "BEGIN SELECT count(*) FROM big a, big b, big c; END")
+    con.commit()
+    con.close()
+    p = spawn(dbpath, {"allow_dirty": True})
+    deadline = time.time() + 20
+    inside = False
+    while time.time() < deadline and p.poll() is None:
+        c = sqlite3.connect(dbpath, timeout=0)
+        try:
+            applied = c.execute("SELECT applied FROM atlas_schema_revisions WHERE version = '1'").fetchone()
+        except sqlite3.Error:
+            applied = None
+        c.close()
+        if applied and applied[0] == 2 and write_locked(dbpath):
+            inside = True
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    check(inside, "the run reached the row write of statement 3")
+    con = connect(dbpath)
+    con.execute("DROP TRIGGER slow_row")
+    rep = apply(con, opts={"allow_dirty": True})
+    eq(rep["Status"], "succeeded", "the next call completes the file")
+    eq(rep["Applied"][0]["Skipped"], 2, "it resumes at statement 3")
+    eq(con.execute("SELECT x, count(*) FROM t GROUP BY x ORDER BY x").fetchall(), [(1, 1), (2, 1), (3, 1)],
+       "every statement applied exactly once")
+    r = revs(con)[0]
+    eq((r["applied"], r["total"], r["error"]), (4, 4, ""), "row complete")
+
+
+def test_tx_mode_none_statements_keep_autocommit_behaviour():
+    # PRAGMA foreign_keys runs as written (outside a transaction);
+    # ON DELETE CASCADE fires as in autocommit (foreign_keys stays on)
+    files = {"1_fk.sql": "-- atlas:txmode none\n\nPRAGMA foreign_keys = on;\n"
+                         "CREATE TABLE p (id integer PRIMARY KEY);\n"
+                         "CREATE TABLE c (p integer REFERENCES p(id) ON DELETE CASCADE);\n"
+                         "INSERT INTO p VALUES (1);\nINSERT INTO c VALUES (1);\nDELETE FROM p;\n"
+                         "CREATE TRIGGER tr AFTER INSERT ON p BEGIN INSERT INTO c VALUES (NEW.id); END;\n"
+                         "PRAGMA foreign_keys = off;\n"}
+    con, dbpath, dirpath = setup("none_fk", files)
+    rep = apply(con)
+    eq(rep["Status"], "succeeded", "applied")
+    eq(con.execute("SELECT count(*) FROM c").fetchone()[0], 0, "the cascade deleted the child row")
+    eq(con.execute("PRAGMA foreign_keys").fetchone()[0], 0, "the file's last PRAGMA took effect")
+
+
+def test_tx_mode_none_file_leaving_its_transaction_open():
+    files = {"1_a.sql": "CREATE TABLE a (x int);\n",
+             "2_open.sql": "-- atlas:txmode none\n\nCREATE TABLE b (x int);\nBEGIN;\nINSERT INTO b VALUES (1);\n",
+             "3_c.sql": "CREATE TABLE c (x int);\n"}
+    con, dbpath, dirpath = setup("none_open", files)
+    err = apply_error(con)
+    contains(err, 'migration file "2_open.sql" left the transaction it opened (statement "BEGIN;") open at its end; '
+                  'it was rolled back')
+    check(con.in_transaction is False, "the connection is back in autocommit")
+    eq(con.execute("SELECT count(*) FROM b").fetchone()[0], 0, "the open transaction was rolled back")
+    check("c" not in tables(con), "the next file did not run")
+    r = revs(con)[1]
+    eq((r["applied"], r["total"], r["error"], r["error_stmt"]),
+       (1, 3, "transaction left open at the end of the file; rolled back", "BEGIN;"), "the row tells the truth")
+    h = runs(con)[-1]
+    eq(h["status"], "failed", "run row")
+    contains(h["error"], "2_open.sql")
+    # a file that ends its own transaction is fine, and resumes at its BEGIN
+    files["2_open.sql"] += "COMMIT;\n"
+    write_dir(dirpath, files)
+    rep = apply(con)
+    eq(rep["Status"], "succeeded", "fixed")
+    eq(rep["Applied"][0]["Skipped"], 1, "resumed at BEGIN")
+    eq(con.execute("SELECT count(*) FROM b").fetchone()[0], 1, "its insert committed once")
+
+
 # ---------------------------------------------------------------- caller transactions
 
 def test_inside_caller_transaction_rollback_leaves_nothing():
