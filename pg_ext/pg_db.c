@@ -929,6 +929,43 @@ pg_db_log(mig_db *mdb, const char *text, size_t len)
 	MemoryContextSwitchTo(cxt);
 }
 
+/* ---------------------------------------------------------------- search_path (DESIGN §2) */
+
+/*
+ * The Atlas CLI's driver sends a URL's search_path parameter as a run-time
+ * parameter when it connects, and the server takes the value as written and
+ * checks it like any search_path (a list of possibly quoted names): so the
+ * value goes in as the setting, never spliced into SQL.  PGC_S_SESSION: it
+ * overrides the caller's own search_path, restored into the worker; the env
+ * names its schema.
+ */
+void
+pg_db_set_search_path(const char *search_path, GucAction action, bool change)
+{
+	if (search_path == NULL || search_path[0] == '\0')
+		return;
+	(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
+							 action, change, 0, false);
+}
+
+static void
+use_url_search_path(pg_db *db, void *arg)
+{
+	StartTransactionCommand();
+	pg_db_set_search_path(db->cfg ? db->cfg->db_schema : NULL, GUC_ACTION_SET, true);
+	CommitTransactionCommand();
+}
+
+int
+pg_db_use_url_search_path(pg_db *db, mig_err *err)
+{
+	int			rc = guarded(db, use_url_search_path, NULL, err);
+
+	if (rc != MIG_OK)
+		mig_err_prefix(err, "search_path of the env url: ");
+	return rc;
+}
+
 /* ---------------------------------------------------------------- setup */
 
 void

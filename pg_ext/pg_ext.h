@@ -18,6 +18,7 @@
 
 #include "port/atomics.h"
 #include "storage/dsm.h"
+#include "utils/guc.h"
 
 #include "db.h"
 
@@ -170,6 +171,19 @@ extern void pg_db_free(pg_db *db);
  * atlas_migrate_status); may ereport.
  */
 extern void pg_db_read_revisions_here(const char *schema, mig_revs *out);
+
+/*
+ * The env URL's search_path (value as written in the URL, decoded) becomes
+ * the search_path the migrations run with, as for the Atlas CLI connected
+ * with that URL.  action: GUC_ACTION_SET for the worker's session,
+ * GUC_ACTION_LOCAL or _SAVE inside a caller's transaction; change = false
+ * only checks the value.  No-op for NULL or "".  In a transaction; may
+ * ereport (a value that is not a valid search_path).
+ */
+extern void pg_db_set_search_path(const char *search_path, GucAction action, bool change);
+
+/* The worker: pg_db_set_search_path(cfg->db_schema, SET), errors as MIG_EDB. */
+extern int	pg_db_use_url_search_path(pg_db *db, mig_err *err);
 
 /* Atlas's advisory lock key (§g.8): FNV-1 of "atlas_migrate_execute". */
 #define PG_ATLAS_LOCK_KEY	INT64CONST(2686470616)

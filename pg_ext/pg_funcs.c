@@ -162,10 +162,33 @@ options_json(FunctionCallInfo fcinfo)
  * Resolve config + env + options the way the worker will, so that every
  * input error is raised here; returns the directory URL checks need.
  */
+/* errcontext for a bad search_path in the env's url */
+static void
+search_path_context(void *arg)
+{
+	errcontext("search_path of env \"%s\"'s url", (const char *) arg);
+}
+
+/* The worker will run the migrations with it: check it now. */
+static void
+check_url_search_path(const char *env, const char *search_path)
+{
+	ErrorContextCallback cb;
+
+	cb.callback = search_path_context;
+	cb.arg = (void *) env;
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+	pg_db_set_search_path(search_path, GUC_ACTION_SET, false);
+	error_context_stack = cb.previous;
+}
+
 static void
 check_input(const char *hcl, const char *env, const char *opts_json, char **dir_url,
 			char **redacted)
 {
+	char	   *search_path = NULL;
+
 	mig_opts	o;
 	mig_run_cfg cfg;
 	mig_err		err;
@@ -181,11 +204,14 @@ check_input(const char *hcl, const char *env, const char *opts_json, char **dir_
 	{
 		*dir_url = pstrdup(cfg.dir_url);
 		*redacted = pstrdup(cfg.dir_url_redacted);
+		if (cfg.db_schema)
+			search_path = pstrdup(cfg.db_schema);
 	}
 	mig_run_cfg_free(&cfg);
 	mig_opts_free(&o);
 	if (rc != MIG_OK)
 		raise_core(&err);
+	check_url_search_path(env, search_path);
 }
 
 static void

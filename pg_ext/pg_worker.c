@@ -389,6 +389,8 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	res.start_ns = mig_now_ns();
 	pg_db_init(&db, have_cfg ? &cfg : NULL, job, &stop_requested);
 	if (rc == MIG_OK)
+		rc = pg_db_use_url_search_path(&db, &err);
+	if (rc == MIG_OK)
 		rc = mig_source_load(&cfg, &db.base, &dir, &err);
 	if (rc == MIG_OK)
 		rc = mig_apply(&db.base, &dir, &cfg, &res, &err);

@@ -181,6 +181,12 @@ if "${PSQL[@]}" -d postgres -c "CREATE EXTENSION pg_cron" >"$LOG/cron.out" 2>&1;
 	for d in cron_ok cron_fail cron_cic; do
 		"${PSQL[@]}" -d postgres -c "SELECT cron.schedule_in_database('$d', '* * * * *', \$\$SELECT atlas_migrate_apply('prod')\$\$, '$d')" >>"$LOG/cron.out" 2>&1
 	done
+	# CALL atlas_migrate: CREATE INDEX CONCURRENTLY then a failing file; and CONCURRENTLY alone
+	newdb cron_call "$(env_hcl prod cic_fail)"
+	newdb cron_callok "$(env_hcl prod cic)"
+	for d in cron_call cron_callok; do
+		"${PSQL[@]}" -d postgres -c "SELECT cron.schedule_in_database('$d', '* * * * *', \$\$CALL atlas_migrate('prod')\$\$, '$d')" >>"$LOG/cron.out" 2>&1
+	done
 	CRON_T0=$(now_ms)
 else
 	skip "pg_cron is not available"
@@ -259,6 +265,8 @@ el=$(($(now_ms) - t0))
 check "CIC from a bare SELECT returns without hanging (${el} ms)" test $rc = 0 -a $el -lt 5000
 check "CIC from a bare SELECT: the caller says how to follow the run" \
 	grep -q "continues in the background" "$LOG/cic.err"
+check "... and that CALL atlas_migrate('dev', ...) waits for the outcome" \
+	grep -q "to wait for the outcome in the call instead, use CALL atlas_migrate('dev', ...)" "$LOG/cic.err"
 check "CIC: the run finishes and the index is valid" \
 	wait_until 10 cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_t_v_idx'::regclass), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1)"
 
@@ -282,6 +290,54 @@ check "CIC from a multi-statement string: returns 'running' (${el} ms)" \
 	test $rc = 0 -a $el -lt 5000 -a "$(grep -c '"Status": "running"' "$LOG/cic2.out")" = 1
 check "... and the index ends valid" \
 	wait_until 10 cic2 "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('cic_t_v_idx')), false)"
+
+# ---------------------------------------------------------------- CALL atlas_migrate (waits for the true outcome)
+
+newdb call1 "$(env_hcl dev cic_fail)"
+t0=$(now_ms)
+timeout 30 psql -X -d call1 -v VERBOSITY=verbose -c "CALL atlas_migrate('dev')" >"$LOG/call1.out" 2>"$LOG/call1.err"
+rc=$?
+el=$(($(now_ms) - t0))
+check "CALL atlas_migrate, CONCURRENTLY then a failing file: ends with the run's error and its SQLSTATE (${el} ms)" \
+	test $rc = 1 -a "$(grep -c '^ERROR:  22012: sql/migrate: executing statement "SELECT 1 / 0;" from version "3": division by zero$' "$LOG/call1.err")" = 1
+check "... the whole log arrives as NOTICEs (CONCURRENTLY, the failure, the summary)" expect_lines "$LOG/call1.err" \
+	"NOTICE:  00000:     -> CREATE INDEX CONCURRENTLY cf_t_v_idx ON cf_t (v);" \
+	"NOTICE:  00000:   -- migrating version 3" \
+	"NOTICE:  00000:     division by zero" \
+	"NOTICE:  00000:   -- 2 migrations ok, 1 with errors" \
+	"NOTICE:  00000:   -- 4 sql statements ok, 1 with errors"
+check "... no detach: no 'running' report, no 'continues in the background'" \
+	test "$(grep -c 'continues in the background\|running' "$LOG/call1.err" "$LOG/call1.out" | awk -F: '{s += $2} END {print s}')" = 0
+check "... the run row says failed, the index is valid, the failed file rolled back" \
+	test "$(q call1 "SELECT status = 'failed' AND files_applied = 2 AND error LIKE '%division by zero' FROM atlas_migrate_runs WHERE id = 1")" = t -a \
+	"$(q call1 "SELECT indisvalid AND to_regclass('cf_3') IS NULL FROM pg_index WHERE indexrelid = 'cf_t_v_idx'::regclass")" = t
+
+newdb call2 "$(env_hcl dev cic)"
+timeout 30 psql -X -d call2 -At -c "CALL atlas_migrate('dev')" >"$LOG/call2.out" 2>"$LOG/call2.err"
+rc=$?
+check "CALL atlas_migrate success: returns the report (INOUT report, status succeeded, run id)" \
+	test $rc = 0 -a "$(grep -c '"Status": "succeeded"' "$LOG/call2.out")" = 1 -a "$(grep -c '"RunID": 1' "$LOG/call2.out")" = 1 -a \
+	"$(q call2 "SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_t_v_idx'::regclass")" = t
+psql -X -d call2 -v VERBOSITY=verbose -c "BEGIN" -c "CALL atlas_migrate('dev')" -c "ROLLBACK" >"$LOG/call3.out" 2>"$LOG/call3.err"
+check "CALL atlas_migrate inside BEGIN: refused with a clear error, no run started" \
+	test "$(grep -c '^ERROR:  25001: CALL atlas_migrate() cannot run inside a transaction block$' "$LOG/call3.err")" = 1 -a \
+	"$(grep -c 'inside a transaction use SELECT atlas_migrate_apply' "$LOG/call3.err")" = 1 -a \
+	"$(q call2 "SELECT count(*) FROM atlas_migrate_runs")" = 1
+
+# while it waits, the caller holds no snapshot (backend_xmin NULL) and no transaction id
+newdb call4 "$(env_hcl dev sleepy)"
+( psql -X -d call4 -c "CALL atlas_migrate('dev')" >"$LOG/call4.out" 2>&1 ) &
+BG_PIDS+=($!)
+if wait_until 10 call4 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+	check "CALL atlas_migrate waiting: the caller's backend_xmin and backend_xid are NULL" \
+		test "$(q call4 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL atlas_migrate%' AND backend_xmin IS NULL AND backend_xid IS NULL AND wait_event = 'Extension'")" = 1
+	q call4 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL atlas_migrate%' AND backend_type = 'client backend'" >/dev/null
+	wait "${BG_PIDS[-1]}"
+	check "... cancel stops it: the worker exits, the file rolls back, the run says failed" \
+		wait_until 5 call4 "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker') AND to_regclass('s2') IS NULL AND (SELECT status = 'failed' FROM atlas_migrate_runs WHERE id = 1)"
+else
+	not_ok "CALL atlas_migrate: the worker never reached pg_sleep" "$(cat "$LOG/call4.out")"
+fi
 
 newdb sb "$(env_hcl dev alter_t)"
 "${PSQL[@]}" -d sb -c "CREATE TABLE sb_t (id int); INSERT INTO sb_t VALUES (1)"
@@ -426,6 +482,15 @@ if [ "$CRON" = 1 ]; then
 		test "$(q cron_fail "SELECT to_regclass('cronf_a') IS NOT NULL AND to_regclass('cronf_b') IS NULL AND (SELECT status FROM atlas_migrate_runs ORDER BY id LIMIT 1) = 'failed'")" = t
 	check "pg_cron: a txmode-none CREATE INDEX CONCURRENTLY job ends with a valid index" \
 		wait_until 30 cron_cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('cic_t_v_idx')), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id LIMIT 1)"
+	check "pg_cron: CALL atlas_migrate with CONCURRENTLY then a failing file: the job is recorded failed" \
+		wait_until 30 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_call' AND d.status = 'failed' AND d.return_message LIKE '%division by zero%')"
+	check "pg_cron: ... the index built concurrently is valid, the run row failed" \
+		test "$(q cron_call "SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = 'cf_t_v_idx'::regclass) AND (SELECT status FROM atlas_migrate_runs ORDER BY id LIMIT 1) = 'failed'")" = t
+	check "pg_cron: CALL atlas_migrate with CONCURRENTLY: succeeded once the run succeeded" \
+		wait_until 30 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_callok' AND d.status = 'succeeded' AND d.return_message = 'CALL')"
+	check "pg_cron: ... the first run of that job finished before the job did" \
+		test "$(q cron_callok "SELECT status = 'succeeded' AND files_applied = 2 FROM atlas_migrate_runs ORDER BY id LIMIT 1")" = t -a \
+		"$(q postgres "SELECT (SELECT min(d.end_time) FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_callok') >= '$(q cron_callok "SELECT finished_at FROM atlas_migrate_runs ORDER BY id LIMIT 1")'::timestamptz")" = t
 	q postgres "SELECT j.database, d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) ORDER BY runid" >"$LOG/cron.runs" 2>&1
 	q postgres "SELECT cron.unschedule(jobid) FROM cron.job" >/dev/null 2>&1
 fi
