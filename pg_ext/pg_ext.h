@@ -126,7 +126,17 @@ typedef struct pg_run_final
 	const char *report;			/* JSON text or NULL */
 } pg_run_final;
 
+/*
+ * Write the run's end into its row and, in the same transaction, NOTIFY
+ * PG_RUN_END_CHANNEL with a JSON payload: run_id, env, status,
+ * from_version, to_version, files_applied, dry_run.
+ */
 extern void pg_store_run_finish(int64 run_id, const pg_run_final *fin);
+
+#define PG_RUN_END_CHANNEL "atlas_migrate"
+
+/* The run a worker of ours with this PID is running, or 0. */
+extern int64 pg_store_running_run(int worker_pid);
 
 /*
  * Deployment reports not sent yet (oldest first, not run except_id):

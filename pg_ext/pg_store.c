@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -191,6 +192,32 @@ text_or_null(const char *s, char *null)
 	return CStringGetTextDatum(s);
 }
 
+/*
+ * What NOTIFY atlas_migrate says when a run ends: the finished row's
+ * outcome, never its log, error or report (and so no token).
+ */
+#define RUN_END_PAYLOAD \
+	"pg_catalog.json_build_object('run_id', id, 'env', env, 'status', status, " \
+	"'from_version', from_version, 'to_version', to_version, " \
+	"'files_applied', files_applied, 'dry_run', dry_run)::text"
+
+/* PostgreSQL's payload limit is 8000 bytes less a little. */
+#define RUN_END_PAYLOAD_MAX 7900
+
+/*
+ * NOTIFY atlas_migrate, '<payload>' in the transaction that finishes the
+ * run row, so a listener hears of the run exactly when its row is
+ * committed (and not at all if it is not).
+ */
+static void
+notify_run_end(int64 run_id, const char *status, const char *payload)
+{
+	if (payload == NULL || strlen(payload) > RUN_END_PAYLOAD_MAX)
+		payload = psprintf("{\"run_id\" : " INT64_FORMAT ", \"status\" : \"%s\"}",
+						   run_id, status ? status : "");
+	Async_Notify(PG_RUN_END_CHANNEL, payload);
+}
+
 static void
 run_finish(void *p)
 {
@@ -204,7 +231,8 @@ run_finish(void *p)
 
 	sql = psprintf("UPDATE %s SET finished_at = pg_catalog.clock_timestamp(), status = $2, "
 				   "from_version = $3, to_version = $4, files_applied = $5, error = $6, "
-				   "log = $7, report = $8::pg_catalog.jsonb WHERE id OPERATOR(pg_catalog.=) $1",
+				   "log = $7, report = $8::pg_catalog.jsonb WHERE id OPERATOR(pg_catalog.=) $1 "
+				   "RETURNING " RUN_END_PAYLOAD,
 				   pg_ext_relname("atlas_migrate_runs"));
 	values[0] = Int64GetDatum(a->id);
 	nulls[0] = ' ';
@@ -216,8 +244,11 @@ run_finish(void *p)
 	values[5] = text_or_null(f->error, &nulls[5]);
 	values[6] = text_or_null(f->log, &nulls[6]);
 	values[7] = text_or_null(f->report, &nulls[7]);
-	if ((rc = SPI_execute_with_args(sql, 8, types, values, nulls, false, 0)) != SPI_OK_UPDATE)
+	if ((rc = SPI_execute_with_args(sql, 8, types, values, nulls, false, 0)) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "updating atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+		notify_run_end(a->id, f->status,
+					   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
 
 void
@@ -229,6 +260,43 @@ pg_store_run_finish(int64 run_id, const pg_run_final *fin)
 		elog(ERROR, "SPI_connect failed");
 	pg_ext_as_owner(run_finish, &a);
 	SPI_finish();
+}
+
+typedef struct running_arg
+{
+	int			worker_pid;
+	int64		id;
+} running_arg;
+
+static void
+running_run(void *p)
+{
+	running_arg *a = p;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	char	   *sql;
+	bool		isnull;
+
+	sql = psprintf("SELECT id FROM %s WHERE status OPERATOR(pg_catalog.=) 'running' "
+				   "AND worker_pid OPERATOR(pg_catalog.=) $1 ORDER BY id DESC LIMIT 1",
+				   pg_ext_relname("atlas_migrate_runs"));
+	values[0] = Int32GetDatum(a->worker_pid);
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading atlas_migrate_runs failed");
+	if (SPI_processed == 1)
+		a->id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+int64
+pg_store_running_run(int worker_pid)
+{
+	running_arg a = {worker_pid, 0};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(running_run, &a);
+	SPI_finish();
+	return a.id;
 }
 
 /* ---------------------------------------------------------------- cloud reports */

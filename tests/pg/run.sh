@@ -458,6 +458,98 @@ check "eight sessions, lock_timeout 0s: one applied, seven report the lock" \
 check "... and still every file ran exactly once" \
 	test "$(q conc "SELECT count(*) = 5 AND count(DISTINCT version) = 5 FROM exec_log")" = t
 
+# ---------------------------------------------------------------- who holds the lock
+
+newdb holder "$(env_hcl dev five)"
+# another session (an Atlas CLI, say) holds Atlas's lock inside a transaction
+( PGAPPNAME=atlas-cli-standin psql -X -d holder -c "BEGIN" -c "SELECT pg_advisory_lock(2686470616)" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 ) &
+BG_PIDS+=($!)
+holder_bg=$!
+if wait_until 10 holder "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.objid = 2686470616 AND l.granted AND a.wait_event = 'PgSleep')"; then
+	hpid=$(q holder "SELECT pid FROM pg_stat_activity WHERE application_name = 'atlas-cli-standin'")
+	psql -X -d holder -v VERBOSITY=verbose -c "SELECT atlas_migrate_apply('dev', lock_timeout => '1s')" >"$LOG/holder1.out" 2>"$LOG/holder1.err"
+	check "lock timeout names the holder: PID, application_name, transaction age" \
+		test "$(grep -c '^ERROR:  55P03: acquiring database lock: sql/schema: lock is held by other session$' "$LOG/holder1.err")" = 1 -a \
+		"$(grep -cE "^DETAIL:  Atlas's advisory lock 2686470616 is held by PID $hpid \(application_name \"atlas-cli-standin\", in a transaction for [0-9]+\.[0-9] s\)\.$" "$LOG/holder1.err")" = 1
+	q holder "SELECT pg_terminate_backend($hpid)" >/dev/null
+else
+	not_ok "lock holder: the holding session never got the lock"
+fi
+wait "$holder_bg" 2>/dev/null
+
+# the calling session holds it itself: fails at once
+t0=$(now_ms)
+psql -X -d holder -v VERBOSITY=verbose -c "SELECT pg_advisory_lock(2686470616)" -c "SELECT atlas_migrate_apply('dev')" >"$LOG/holder2.out" 2>"$LOG/holder2.err"
+el=$(($(now_ms) - t0))
+check "the caller holds Atlas's lock itself: fails at once, saying so (${el} ms)" \
+	test $el -lt 5000 -a "$(grep -c '^ERROR:  40P01: acquiring database lock: sql/schema: lock is held by the calling session itself$' "$LOG/holder2.err")" = 1
+
+# one of our runs holds it
+newdb holder3 "$(env_hcl dev sleepy)"
+( "${PSQL[@]}" -d holder3 -c "SELECT atlas_migrate_apply('dev')" >"$LOG/holder3a.out" 2>&1 ) &
+BG_PIDS+=($!)
+if wait_until 10 holder3 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+	wpid=$(q holder3 "SELECT worker_pid FROM atlas_migrate_runs WHERE id = 1")
+	psql -X -d holder3 -v VERBOSITY=verbose -c "SELECT atlas_migrate_apply('dev', lock_timeout => '1s')" >"$LOG/holder3.out" 2>"$LOG/holder3.err"
+	check "lock timeout while one of our runs holds it: names the run and its worker PID" \
+		test "$(grep -c '^ERROR:  55P03: acquiring database lock: sql/schema: lock is held by other session$' "$LOG/holder3.err")" = 1 -a \
+		"$(grep -cxF "DETAIL:  Atlas's advisory lock 2686470616 is held by migration run 1 (atlas_migrate worker, PID $wpid)." "$LOG/holder3.err")" = 1
+	q holder3 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT atlas_migrate_apply%' AND backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
+else
+	not_ok "lock holder: our first run never reached pg_sleep" "$(cat "$LOG/holder3a.out")"
+fi
+wait "${BG_PIDS[-1]}" 2>/dev/null
+
+# SELECT atlas_migrate_apply(...) FROM t over two rows, the migration altering t:
+# the first call's worker holds the lock and waits for the statement
+newdb holder4 "$(env_hcl dev alter_t)"
+"${PSQL[@]}" -d holder4 -c "CREATE TABLE sb_t (id int); INSERT INTO sb_t VALUES (1), (2)"
+t0=$(now_ms)
+timeout 30 psql -X -d holder4 -v VERBOSITY=verbose -c "SELECT atlas_migrate_apply('dev', allow_dirty => true) FROM sb_t" >"$LOG/holder4.out" 2>"$LOG/holder4.err"
+el=$(($(now_ms) - t0))
+check "apply per row of a query: the second call fails fast, not after lock_timeout (${el} ms)" \
+	test $el -lt 5000 -a "$(grep -c '^ERROR:  40P01: acquiring database lock: sql/schema: lock is held by run 1, started earlier by this same statement$' "$LOG/holder4.err")" = 1
+check "... saying that the earlier call's worker waits for this statement" \
+	grep -q "^DETAIL:  Its migration worker (PID [0-9]*) holds Atlas's advisory lock 2686470616 and waits for this statement to end" "$LOG/holder4.err"
+check "... and that earlier run finishes once the statement has ended" \
+	wait_until 10 holder4 "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'sb_t'::regclass AND attname = 'added') AND (SELECT status = 'succeeded' FROM atlas_migrate_runs WHERE id = 1)"
+
+# ---------------------------------------------------------------- NOTIFY atlas_migrate when a run ends
+
+newdb notify "$(env_hcl dev five)
+$(env_hcl bad fail3 '    revisions_schema = "bad_revs"
+')"
+# a listener: LISTEN, then short polls until a deadline (the test stops it sooner)
+{
+	echo "LISTEN atlas_migrate;"
+	for _ in $(seq 1 1200); do echo "SELECT pg_sleep(0.05);"; done
+} >"$WORK/listen.sql"
+( PGAPPNAME=listener psql -X -q -At -d notify -f "$WORK/listen.sql" >"$LOG/listen.out" 2>&1 ) &
+BG_PIDS+=($!)
+listener=$!
+if wait_until 10 notify "EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'listener' AND query LIKE '%pg_sleep%')"; then
+	q notify "SELECT atlas_migrate_apply('dev', dry_run => true)" >/dev/null 2>&1
+	q notify "SELECT atlas_migrate_apply('dev')" >/dev/null 2>&1
+	q notify "SELECT atlas_migrate_apply('dev')" >/dev/null 2>&1
+	q notify "SELECT atlas_migrate_apply('bad', allow_dirty => true)" >/dev/null 2>&1
+	deadline=$(($(now_ms) + 30000))
+	while [ "$(grep -c '^Asynchronous notification "atlas_migrate"' "$LOG/listen.out")" -lt 4 ] && [ "$(now_ms)" -lt "$deadline" ]; do
+		sleep 0.1
+	done
+	n=1
+	for want in \
+		'{"run_id" : 1, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : "5", "files_applied" : 5, "dry_run" : true}' \
+		'{"run_id" : 2, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : "5", "files_applied" : 5, "dry_run" : false}' \
+		'{"run_id" : 3, "env" : "dev", "status" : "nothing_to_do", "from_version" : "5", "to_version" : "5", "files_applied" : 0, "dry_run" : false}' \
+		'{"run_id" : 4, "env" : "bad", "status" : "failed", "from_version" : null, "to_version" : "3", "files_applied" : 2, "dry_run" : false}'; do
+		check "LISTEN atlas_migrate: notification $n arrives with its JSON payload" \
+			grep -qF "Asynchronous notification \"atlas_migrate\" with payload \"$want\" received from server process with PID" "$LOG/listen.out"
+		n=$((n + 1))
+	done
+fi
+kill "$listener" 2>/dev/null
+wait "$listener" 2>/dev/null
+
 # ---------------------------------------------------------------- 7. a LATIN1 client
 
 newdb latin "$(env_hcl dev latin1)"
@@ -487,7 +579,7 @@ if [ "$CRON" = 1 ]; then
 	check "pg_cron: ... the index built concurrently is valid, the run row failed" \
 		test "$(q cron_call "SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = 'cf_t_v_idx'::regclass) AND (SELECT status FROM atlas_migrate_runs ORDER BY id LIMIT 1) = 'failed'")" = t
 	check "pg_cron: CALL atlas_migrate with CONCURRENTLY: succeeded once the run succeeded" \
-		wait_until 30 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_callok' AND d.status = 'succeeded' AND d.return_message = 'CALL')"
+		wait_until 30 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_callok' AND d.status = 'succeeded')"
 	check "pg_cron: ... the first run of that job finished before the job did" \
 		test "$(q cron_callok "SELECT status = 'succeeded' AND files_applied = 2 FROM atlas_migrate_runs ORDER BY id LIMIT 1")" = t -a \
 		"$(q postgres "SELECT (SELECT min(d.end_time) FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_callok') >= '$(q cron_callok "SELECT finished_at FROM atlas_migrate_runs ORDER BY id LIMIT 1")'::timestamptz")" = t
