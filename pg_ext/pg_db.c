@@ -14,6 +14,9 @@
  * with the server's own message and SQLSTATE: nothing longjmps through the
  * core.  After an error the transaction state is the one a client would see
  * (an aborted block waits for rollback; autocommit is clean again).
+ *
+ * Also here: the env URL's search_path as the migrations' search_path, and
+ * who holds Atlas's lock when it is not free (for the lock error).
  */
 #include "postgres.h"
 

@@ -13,6 +13,11 @@
  * client opened it stops the worker, waits for its rollback, and raises a
  * clear error.
  *
+ * CALL atlas_migrate() (a procedure, same arguments) starts the same job,
+ * then commits before it relays, so that the caller holds no snapshot or
+ * lock while the worker runs: it never self-blocks, and it ends with the
+ * run's report or error.  It needs a non-atomic CALL (outside a block).
+ *
  * atlas_migrate_status() and atlas_split() run in the calling backend.
  */
 #include "postgres.h"
