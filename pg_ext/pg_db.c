@@ -14,6 +14,9 @@
  * with the server's own message and SQLSTATE: nothing longjmps through the
  * core.  After an error the transaction state is the one a client would see
  * (an aborted block waits for rollback; autocommit is clean again).
+ *
+ * Also here: the env URL's search_path as the migrations' search_path, and
+ * who holds Atlas's lock when it is not free (for the lock error).
  */
 #include "postgres.h"
 
@@ -666,6 +669,123 @@ pg_db_interrupted(mig_db *mdb)
 	return (db->stop && *db->stop) || QueryCancelPending || ProcDiePending;
 }
 
+/* Who holds Atlas's advisory lock, besides this session. */
+typedef struct lock_holder
+{
+	int			pid;			/* 0: nobody (released meanwhile) or unknown */
+	int64		run_id;			/* > 0: one of our workers, running this run */
+	bool		waits_for_caller;	/* blocked by this run's calling session */
+	char		app[NAMEDATALEN];	/* its application_name */
+	double		xact_age;		/* seconds in its transaction; < 0: none or not visible */
+} lock_holder;
+
+static void
+find_lock_holder(pg_db *db, void *arg)
+{
+	lock_holder *h = arg;
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1];
+
+	cmd_start(db);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	vals[0] = Int32GetDatum(db->job ? db->job->caller_pid : 0);
+	if (SPI_execute_with_args("SELECT l.pid, COALESCE(a.application_name, ''), "
+							  "COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() "
+							  "OPERATOR(pg_catalog.-) a.xact_start), -1)::pg_catalog.float8, "
+							  "$1 OPERATOR(pg_catalog.=) ANY (pg_catalog.pg_blocking_pids(l.pid)) "
+							  "FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a "
+							  "ON a.pid OPERATOR(pg_catalog.=) l.pid "
+							  "WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted "
+							  "AND l.classid OPERATOR(pg_catalog.=) 0::pg_catalog.oid "
+							  "AND l.objid OPERATOR(pg_catalog.=) '2686470616'::pg_catalog.oid "
+							  "AND l.objsubid OPERATOR(pg_catalog.=) 1 "
+							  "AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() LIMIT 1",
+							  1, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading pg_locks failed");
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *app = SPI_getvalue(tup, desc, 2);
+		bool		isnull;
+		Datum		d;
+
+		d = SPI_getbinval(tup, desc, 1, &isnull);
+		h->pid = isnull ? 0 : DatumGetInt32(d);
+		strlcpy(h->app, app ? app : "", sizeof(h->app));
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		h->xact_age = isnull ? -1 : DatumGetFloat8(d);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		h->waits_for_caller = !isnull && DatumGetBool(d);
+	}
+	SPI_finish();
+	if (h->pid > 0)
+		h->run_id = pg_store_running_run(h->pid);
+	cmd_end(db);
+}
+
+/*
+ * Does the holder wait for this run's own caller, which waits for this run:
+ * the calling session itself, or an earlier call's worker of the same
+ * statement (SELECT atlas_migrate_apply(x) FROM t over several rows, whose
+ * first worker waits for the statement's snapshot or locks)?  Then the lock
+ * cannot come before the call ends: fail now, saying so.
+ */
+static int
+lock_self_deadlock(pg_db *db, const lock_holder *h, mig_err *err)
+{
+	int			caller = db->job ? db->job->caller_pid : 0;
+
+	if (caller == 0 || h->pid == 0)
+		return MIG_OK;
+	if (h->pid == caller)
+	{
+		mig_err_set(err, MIG_ELOCKED, "sql/schema: lock is held by the calling session itself");
+		mig_err_detail(err, "The session that called the migration (PID %d) holds Atlas's advisory lock %lld, so the migration worker cannot get it before the call ends.",
+					   h->pid, (long long) PG_ATLAS_LOCK_KEY);
+		mig_err_hint(err, "Release it first: SELECT pg_advisory_unlock(%lld);", (long long) PG_ATLAS_LOCK_KEY);
+	}
+	else if (h->run_id > 0 && h->waits_for_caller)
+	{
+		mig_err_set(err, MIG_ELOCKED, "sql/schema: lock is held by run %lld, started earlier by this same statement",
+					(long long) h->run_id);
+		mig_err_detail(err, "Its migration worker (PID %d) holds Atlas's advisory lock %lld and waits for this statement to end (it needs a lock or snapshot the statement holds), so this call cannot get the lock before the statement ends.",
+					   h->pid, (long long) PG_ATLAS_LOCK_KEY);
+		mig_err_hint(err, "Call atlas_migrate_apply() once per statement, not once per row of a query, or use CALL atlas_migrate(...).");
+	}
+	else
+		return MIG_OK;
+	strlcpy(err->sqlstate, unpack_sql_state(ERRCODE_T_R_DEADLOCK_DETECTED), sizeof(err->sqlstate));
+	return MIG_ELOCKED;
+}
+
+/* lock_timeout has passed: Atlas's error, naming the holder. */
+static int
+lock_timeout_error(const lock_holder *h, mig_err *err)
+{
+	mig_err_set(err, MIG_ELOCKED, "sql/schema: lock is held by other session");
+	if (h->pid > 0 && h->run_id > 0)
+	{
+		mig_err_detail(err, "Atlas's advisory lock %lld is held by migration run %lld (atlas_migrate worker, PID %d).",
+					   (long long) PG_ATLAS_LOCK_KEY, (long long) h->run_id, h->pid);
+		mig_err_hint(err, "Follow run %lld in atlas_migrate_runs and call again when it has finished, or raise lock_timeout.",
+					 (long long) h->run_id);
+		return MIG_ELOCKED;
+	}
+	if (h->pid > 0 && h->xact_age >= 0)
+		mig_err_detail(err, "Atlas's advisory lock %lld is held by PID %d (application_name \"%s\", in a transaction for %.1f s).",
+					   (long long) PG_ATLAS_LOCK_KEY, h->pid, h->app, h->xact_age);
+	else if (h->pid > 0)
+		mig_err_detail(err, "Atlas's advisory lock %lld is held by PID %d (application_name \"%s\", no transaction open or not visible to this role).",
+					   (long long) PG_ATLAS_LOCK_KEY, h->pid, h->app);
+	else
+		mig_err_detail(err, "Another session holds Atlas's advisory lock %lld (pg_locks: locktype advisory, classid 0, objid %lld, objsubid 1).",
+					   (long long) PG_ATLAS_LOCK_KEY, (long long) PG_ATLAS_LOCK_KEY);
+	mig_err_hint(err, "Wait for the other migration to finish, or raise lock_timeout.");
+	return MIG_ELOCKED;
+}
+
 /*
  * Atlas's polling loop: try, then wait 25 ms plus up to 25 ms of jitter,
  * doubling up to 1 s, until the timeout has passed (timeout 0: one try).
@@ -682,6 +802,8 @@ pg_db_lock(mig_db *mdb, int64_t timeout_ms, mig_err *err)
 	for (;;)
 	{
 		bool		got = false;
+		lock_holder holder;
+		mig_err		ignored;
 		int64_t		elapsed;
 		long		wait;
 		int			rc;
@@ -693,15 +815,14 @@ pg_db_lock(mig_db *mdb, int64_t timeout_ms, mig_err *err)
 			db->locked = true;
 			return MIG_OK;
 		}
+		memset(&holder, 0, sizeof(holder));
+		if (guarded(db, find_lock_holder, &holder, &ignored) != MIG_OK)
+			memset(&holder, 0, sizeof(holder)); /* the plain message, then */
+		if (lock_self_deadlock(db, &holder, err) != MIG_OK)
+			return MIG_ELOCKED;
 		elapsed = (mig_now_ns() - start) / 1000000;
 		if (elapsed >= timeout_ms)
-		{
-			mig_err_set(err, MIG_ELOCKED, "sql/schema: lock is held by other session");
-			mig_err_detail(err, "Another session holds Atlas's advisory lock %lld (pg_locks: locktype advisory, classid 0, objid %lld, objsubid 1).",
-							(long long) PG_ATLAS_LOCK_KEY, (long long) PG_ATLAS_LOCK_KEY);
-			mig_err_hint(err, "Wait for the other migration to finish, or raise lock_timeout.");
-			return MIG_ELOCKED;
-		}
+			return lock_timeout_error(&holder, err);
 		wait = base + (long) (random() % 26);
 		if (wait > timeout_ms - elapsed)
 			wait = (long) (timeout_ms - elapsed) + 1;
@@ -1183,6 +1304,43 @@ pg_db_log(mig_db *mdb, const char *text, size_t len)
 	/* an ERROR reset the count; restore it rather than going below zero */
 	InterruptHoldoffCount = holdoff;
 	MemoryContextSwitchTo(cxt);
+}
+
+/* ---------------------------------------------------------------- search_path (DESIGN §2) */
+
+/*
+ * The Atlas CLI's driver sends a URL's search_path parameter as a run-time
+ * parameter when it connects, and the server takes the value as written and
+ * checks it like any search_path (a list of possibly quoted names): so the
+ * value goes in as the setting, never spliced into SQL.  PGC_S_SESSION: it
+ * overrides the caller's own search_path, restored into the worker; the env
+ * names its schema.
+ */
+void
+pg_db_set_search_path(const char *search_path, GucAction action, bool change)
+{
+	if (search_path == NULL || search_path[0] == '\0')
+		return;
+	(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
+							 action, change, 0, false);
+}
+
+static void
+use_url_search_path(pg_db *db, void *arg)
+{
+	StartTransactionCommand();
+	pg_db_set_search_path(db->cfg ? db->cfg->db_schema : NULL, GUC_ACTION_SET, true);
+	CommitTransactionCommand();
+}
+
+int
+pg_db_use_url_search_path(pg_db *db, mig_err *err)
+{
+	int			rc = guarded(db, use_url_search_path, NULL, err);
+
+	if (rc != MIG_OK)
+		mig_err_prefix(err, "search_path of the env url: ");
+	return rc;
 }
 
 /* ---------------------------------------------------------------- setup */

@@ -18,6 +18,7 @@
 
 #include "port/atomics.h"
 #include "storage/dsm.h"
+#include "utils/guc.h"
 
 #include "db.h"
 #include "run.h"
@@ -142,10 +143,18 @@ extern int64 pg_store_run_start(const char *env, const char *dir, bool dry_run);
  * Update the run row from row: while running (final false: counters,
  * versions, log) or at the end (final: finished_at, report, and the Cloud
  * deployment report kept for sending, its target fingerprint and note).
+ * The final update also sends NOTIFY PG_RUN_END_CHANNEL with a JSON
+ * payload (run_id, env, status, from/to/target version, files applied and
+ * pending, dry_run) in the same transaction.
  */
 extern void pg_store_run_update(int64 run_id, const mig_run_row *row, bool final,
 								const char *cloud_body, const char *cloud_target,
 								const char *cloud_note);
+
+#define PG_RUN_END_CHANNEL "atlas_migrate"
+
+/* The run a worker of ours with this PID is running, or 0. */
+extern int64 pg_store_running_run(int worker_pid);
 
 /*
  * Deployment reports kept for target (oldest first): returns how many,
@@ -198,6 +207,19 @@ extern int	pg_db_in_xact(pg_db *db, void (*fn) (void *), void *arg, mig_err *err
  * atlas_migrate_status); may ereport.
  */
 extern void pg_db_read_revisions_here(const char *schema, mig_revs *out);
+
+/*
+ * The env URL's search_path (value as written in the URL, decoded) becomes
+ * the search_path the migrations run with, as for the Atlas CLI connected
+ * with that URL.  action: GUC_ACTION_SET for the worker's session,
+ * GUC_ACTION_LOCAL or _SAVE inside a caller's transaction; change = false
+ * only checks the value.  No-op for NULL or "".  In a transaction; may
+ * ereport (a value that is not a valid search_path).
+ */
+extern void pg_db_set_search_path(const char *search_path, GucAction action, bool change);
+
+/* The worker: pg_db_set_search_path(cfg->db_schema, SET), errors as MIG_EDB. */
+extern int	pg_db_use_url_search_path(pg_db *db, mig_err *err);
 
 /* Atlas's advisory lock key (§g.8): FNV-1 of "atlas_migrate_execute". */
 #define PG_ATLAS_LOCK_KEY	INT64CONST(2686470616)

@@ -13,6 +13,11 @@
  * client opened it stops the worker, waits for its rollback, and raises a
  * clear error.
  *
+ * CALL atlas_migrate() (a procedure, same arguments) starts the same job,
+ * then commits before it relays, so that the caller holds no snapshot or
+ * lock while the worker runs: it never self-blocks, and it ends with the
+ * run's report or error.  It needs a non-atomic CALL (outside a block).
+ *
  * atlas_migrate_status() and atlas_split() run in the calling backend.
  */
 #include "postgres.h"
@@ -21,8 +26,10 @@
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "nodes/parsenodes.h"
 #include "libpq/pqformat.h"
 #include "libpq/pqmq.h"
 #include "miscadmin.h"
@@ -49,6 +56,7 @@
 
 PG_FUNCTION_INFO_V1(atlas_config_set);
 PG_FUNCTION_INFO_V1(atlas_migrate_apply);
+PG_FUNCTION_INFO_V1(atlas_migrate);
 PG_FUNCTION_INFO_V1(atlas_migrate_status);
 PG_FUNCTION_INFO_V1(atlas_split);
 
@@ -181,10 +189,33 @@ options_json(FunctionCallInfo fcinfo)
  * Resolve config + env + options the way the worker will, so that every
  * input error is raised here; returns the directory URL checks need.
  */
+/* errcontext for a bad search_path in the env's url */
+static void
+search_path_context(void *arg)
+{
+	errcontext("search_path of env \"%s\"'s url", (const char *) arg);
+}
+
+/* The worker will run the migrations with it: check it now. */
+static void
+check_url_search_path(const char *env, const char *search_path)
+{
+	ErrorContextCallback cb;
+
+	cb.callback = search_path_context;
+	cb.arg = (void *) env;
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+	pg_db_set_search_path(search_path, GUC_ACTION_SET, false);
+	error_context_stack = cb.previous;
+}
+
 static void
 check_input(const char *hcl, const char *env, const char *opts_json, bool getenv_ok,
 			char **dir_url, char **redacted)
 {
+	char	   *search_path = NULL;
+
 	mig_opts	o;
 	mig_run_cfg cfg;
 	mig_err		err;
@@ -202,11 +233,14 @@ check_input(const char *hcl, const char *env, const char *opts_json, bool getenv
 	{
 		*dir_url = pstrdup(cfg.dir_url);
 		*redacted = pstrdup(cfg.dir_url_redacted);
+		if (cfg.db_schema)
+			search_path = pstrdup(cfg.db_schema);
 	}
 	mig_run_cfg_free(&cfg);
 	mig_opts_free(&o);
 	if (rc != MIG_OK)
 		raise_core(&err);
+	check_url_search_path(env, search_path);
 }
 
 static void
@@ -570,10 +604,28 @@ running_report(job_state *js, const char *dir)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data));
 }
 
-/* Where to look: the NOTICE for a run that goes on without its caller. */
+/*
+ * Where to look: the NOTICE for a run that goes on without its caller.
+ * call_env: also say how to wait for the outcome instead (the SELECT form
+ * that detached on a self-block).
+ */
 static void
-notice_detached(job_state *js, const char *why)
+notice_detached(job_state *js, const char *why, const char *call_env)
 {
+	if (call_env)
+	{
+		StringInfoData env;
+
+		initStringInfo(&env);
+		appendStringInfoString(&env, quote_literal_cstr(call_env));
+		ereport(NOTICE,
+				(errmsg("migration run %lld continues in the background", (long long) js->run_id),
+				 errdetail("%s", why),
+				 errhint("Follow it with: SELECT status, error, log FROM atlas_migrate_runs WHERE id = %lld; "
+						 "to wait for the outcome in the call instead, use CALL atlas_migrate(%s, ...), which holds no snapshot while it waits.",
+						 (long long) js->run_id, env.data)));
+		return;
+	}
 	ereport(NOTICE,
 			(errmsg("migration run %lld continues in the background", (long long) js->run_id),
 			 errdetail("%s", why),
@@ -584,10 +636,13 @@ notice_detached(job_state *js, const char *why)
 /*
  * Relay the worker's messages until it is done; returns true when the
  * caller stops waiting early (self-block outside a transaction block, or
- * wait => false once the run row exists).
+ * wait => false once the run row exists).  in_call: CALL atlas_migrate(),
+ * which committed before waiting, so a self-block can only come from a
+ * session-level lock, which the end of the statement does not release: it
+ * stops the worker and raises, like a transaction block.
  */
 static bool
-relay(job_state *js, bool wait)
+relay(job_state *js, bool wait, bool in_call)
 {
 	TimestampTz last_check = GetCurrentTimestamp();
 	MemoryContext check_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_migrate self-block check",
@@ -629,6 +684,17 @@ relay(job_state *js, bool wait)
 			last_check = GetCurrentTimestamp();
 			if (blocked_by_me(js->pid, check_cxt))
 			{
+				if (in_call)
+				{
+					stop_worker(js, PG_STOP_SELF_BLOCK, STOP_WAIT_MS);
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+							 errmsg("migration worker (PID %d) is waiting for a lock held by this session",
+									(int) js->pid),
+							 errdetail("The session holds it outside any transaction (a session-level advisory lock), so it would wait forever; run %lld was stopped and its current file rolled back.",
+									   (long long) js->run_id),
+							 errhint("Release the session's advisory locks (pg_advisory_unlock_all()) before CALL atlas_migrate().")));
+				}
 				if (in_explicit_block())
 				{
 					stop_worker(js, PG_STOP_SELF_BLOCK, STOP_WAIT_MS);
@@ -646,64 +712,160 @@ relay(job_state *js, bool wait)
 	}
 }
 
-Datum
-atlas_migrate_apply(PG_FUNCTION_ARGS)
+/*
+ * Both entry points: check the call's input (arguments 0-10 of
+ * atlas_migrate_apply and atlas_migrate alike) and start its worker.
+ */
+static void
+begin_apply(FunctionCallInfo fcinfo, job_state *js, char **env, char **redacted, bool *wait)
 {
-	char	   *env;
 	char	   *opts_json;
 	char	   *hcl;
 	char	   *dir_url = NULL;
-	char	   *redacted = NULL;
 	bool		dry_run = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
-	bool		wait = PG_ARGISNULL(10) || PG_GETARG_BOOL(10);
-	job_state	js;
-	bool		early;
 	bool		getenv_ok = false;
 
+	*wait = PG_ARGISNULL(10) || PG_GETARG_BOOL(10);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("env must not be null"),
 				 errhint("Pass the name of an env block of the stored atlas.hcl, e.g. atlas_migrate_apply('prod').")));
-	env = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	*env = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	check_caller(dry_run);
 	opts_json = options_json(fcinfo);
 	hcl = pg_store_config_get(&getenv_ok);
-	check_input(hcl, env, opts_json, getenv_ok, &dir_url, &redacted);
-	check_dir_access(dir_url, redacted);
+	check_input(hcl, *env, opts_json, getenv_ok, &dir_url, redacted);
+	check_dir_access(dir_url, *redacted);
 
-	memset(&js, 0, sizeof(js));
-	js.msg_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_migrate relay",
-									   ALLOCSET_DEFAULT_SIZES);
-	start_job(&js, hcl, env, opts_json, dry_run, getenv_ok);
-	early = relay(&js, wait);
-	if (early)
-	{
-		detach_job(&js);
-		if (wait)
-			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement (or the query string it is part of) ends.");
-		else
-			notice_detached(&js, "wait => false: this call does not wait for it.");
-		PG_RETURN_DATUM(running_report(&js, redacted));
-	}
+	memset(js, 0, sizeof(*js));
+	js->msg_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_migrate relay",
+										ALLOCSET_DEFAULT_SIZES);
+	start_job(js, hcl, *env, opts_json, dry_run, getenv_ok);
+}
 
-	(void) WaitForBackgroundWorkerShutdown(js.handle);
-	detach_job(&js);
+/* The worker is done: its report, or its error raised. */
+static Datum
+end_apply(job_state *js)
+{
+	(void) WaitForBackgroundWorkerShutdown(js->handle);
+	detach_job(js);
 
-	if (!js.have_result)
+	if (!js->have_result)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("migration worker exited without a result"),
-				 js.run_id > 0 ? errdetail("See run %lld in atlas_migrate_runs and the server log.", (long long) js.run_id)
+				 js->run_id > 0 ? errdetail("See run %lld in atlas_migrate_runs and the server log.", (long long) js->run_id)
 				 : errdetail("See the server log.")));
-	if (js.err.code != MIG_OK)
+	if (js->err.code != MIG_OK)
 	{
-		char	   *hint = js.run_id > 0 ? psprintf("The run is recorded in atlas_migrate_runs (id %lld).",
-													(long long) js.run_id) : NULL;
+		char	   *hint = js->run_id > 0 ? psprintf("The run is recorded in atlas_migrate_runs (id %lld).",
+													 (long long) js->run_id) : NULL;
 
-		pg_error_raise(ERROR, &js.err, NULL, hint);
+		pg_error_raise(ERROR, &js->err, NULL, hint);
 	}
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(js.report)));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(js->report));
+}
+
+Datum
+atlas_migrate_apply(PG_FUNCTION_ARGS)
+{
+	char	   *env;
+	char	   *redacted = NULL;
+	bool		wait;
+	job_state	js;
+
+	begin_apply(fcinfo, &js, &env, &redacted, &wait);
+	if (relay(&js, wait, false))
+	{
+		detach_job(&js);
+		if (wait)
+			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement (or the query string it is part of) ends.", env);
+		else
+			notice_detached(&js, "wait => false: this call does not wait for it.", NULL);
+		PG_RETURN_DATUM(running_report(&js, redacted));
+	}
+	PG_RETURN_DATUM(end_apply(&js));
+}
+
+/* ---------------------------------------------------------------- CALL atlas_migrate */
+
+/*
+ * Commit the procedure's transaction before waiting, so that this session
+ * holds no snapshot and no lock while the worker runs (CREATE INDEX
+ * CONCURRENTLY waits for every older snapshot).  SPI_commit() starts the
+ * next transaction at once; nothing here takes a snapshot in it until the
+ * worker is done.  The job's segment belongs to the first transaction's
+ * resource owner: pinned across the commit, then handed to the new one, so
+ * that an error or cancel from here on still detaches it and stops the
+ * worker.
+ */
+static void
+commit_before_wait(job_state *js)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	dsm_pin_mapping(js->seg);
+	PG_TRY();
+	{
+		SPI_commit();
+	}
+	PG_CATCH();
+	{
+		/* nothing owns the segment now: detaching stops the worker */
+		dsm_detach(js->seg);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	dsm_unpin_mapping(js->seg);
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * CALL atlas_migrate(env, ...): atlas_migrate_apply's arguments, plus the
+ * INOUT report that CALL shows.  Commits, then waits for the run without a
+ * snapshot, relaying the whole log, and ends with the run's true outcome:
+ * the report, or the run's error with its SQLSTATE (pg_cron: failed).
+ */
+Datum
+atlas_migrate(PG_FUNCTION_ARGS)
+{
+	char	   *env;
+	char	   *redacted = NULL;
+	bool		wait;
+	job_state	js;
+	Datum		report;
+	TupleDesc	tupdesc;
+	Datum		values[1];
+	bool		nulls[1] = {false};
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		((CallContext *) fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("CALL atlas_migrate() cannot run inside a transaction block"),
+				 errdetail("It commits before it waits for the migration worker, which is not possible inside a transaction block, a multi-statement query string or a function."),
+				 errhint("Run CALL atlas_migrate(...) as a statement of its own, outside BEGIN ... COMMIT; inside a transaction use SELECT atlas_migrate_apply(...).")));
+
+	begin_apply(fcinfo, &js, &env, &redacted, &wait);
+	commit_before_wait(&js);
+	if (relay(&js, wait, true))
+	{
+		detach_job(&js);
+		notice_detached(&js, "wait => false: this call does not wait for it.", NULL);
+		report = running_report(&js, redacted);
+	}
+	else
+		report = end_apply(&js);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "atlas_migrate: the procedure's result must be a row");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = report;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /* ---------------------------------------------------------------- atlas_migrate_status */

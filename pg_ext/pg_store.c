@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -208,6 +209,33 @@ text_or_null(const char *s, char *null)
 	return CStringGetTextDatum(s);
 }
 
+/*
+ * What NOTIFY atlas_migrate says when a run ends: the finished row's
+ * outcome, never its log, error or report (and so no token).
+ */
+#define RUN_END_PAYLOAD \
+	"pg_catalog.json_build_object('run_id', id, 'env', env, 'status', status, " \
+	"'from_version', from_version, 'to_version', to_version, " \
+	"'target_version', target_version, 'files_applied', files_applied, " \
+	"'files_pending', files_pending, 'dry_run', dry_run)::text"
+
+/* PostgreSQL's payload limit is 8000 bytes less a little. */
+#define RUN_END_PAYLOAD_MAX 7900
+
+/*
+ * NOTIFY atlas_migrate, '<payload>' in the transaction that finishes the
+ * run row, so a listener hears of the run exactly when its row is
+ * committed (and not at all if it is not).
+ */
+static void
+notify_run_end(int64 run_id, const char *status, const char *payload)
+{
+	if (payload == NULL || strlen(payload) > RUN_END_PAYLOAD_MAX)
+		payload = psprintf("{\"run_id\" : " INT64_FORMAT ", \"status\" : \"%s\"}",
+						   run_id, status ? status : "");
+	Async_Notify(PG_RUN_END_CHANNEL, payload);
+}
+
 static void
 run_update(void *p)
 {
@@ -225,7 +253,7 @@ run_update(void *p)
 					   "from_version = $3, to_version = $4, target_version = $5, files_applied = $6, "
 					   "files_pending = $7, error = $8, log = $9, report = $10::pg_catalog.jsonb, "
 					   "cloud_report = $11, cloud_target = $12, cloud_error = $13 "
-					   "WHERE id OPERATOR(pg_catalog.=) $1",
+					   "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING " RUN_END_PAYLOAD,
 					   pg_ext_relname("atlas_migrate_runs"));
 	else
 		sql = psprintf("UPDATE %s SET status = $2, from_version = $3, to_version = $4, "
@@ -254,8 +282,12 @@ run_update(void *p)
 	values[10] = text_or_null(a->cloud_body, &nulls[10]);
 	values[11] = text_or_null(a->cloud_target, &nulls[11]);
 	values[12] = text_or_null(a->cloud_note, &nulls[12]);
-	if ((rc = SPI_execute_with_args(sql, a->final ? 13 : 9, types, values, nulls, false, 0)) != SPI_OK_UPDATE)
+	rc = SPI_execute_with_args(sql, a->final ? 13 : 9, types, values, nulls, false, 0);
+	if (rc != (a->final ? SPI_OK_UPDATE_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "updating atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
+	if (a->final && SPI_processed == 1)
+		notify_run_end(a->id, mig_run_status_name(r->status),
+					   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
 
 void
@@ -268,6 +300,43 @@ pg_store_run_update(int64 run_id, const mig_run_row *row, bool final, const char
 		elog(ERROR, "SPI_connect failed");
 	pg_ext_as_owner(run_update, &a);
 	SPI_finish();
+}
+
+typedef struct running_arg
+{
+	int			worker_pid;
+	int64		id;
+} running_arg;
+
+static void
+running_run(void *p)
+{
+	running_arg *a = p;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	char	   *sql;
+	bool		isnull;
+
+	sql = psprintf("SELECT id FROM %s WHERE status OPERATOR(pg_catalog.=) 'running' "
+				   "AND worker_pid OPERATOR(pg_catalog.=) $1 ORDER BY id DESC LIMIT 1",
+				   pg_ext_relname("atlas_migrate_runs"));
+	values[0] = Int32GetDatum(a->worker_pid);
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading atlas_migrate_runs failed");
+	if (SPI_processed == 1)
+		a->id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+int64
+pg_store_running_run(int worker_pid)
+{
+	running_arg a = {worker_pid, 0};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pg_ext_as_owner(running_run, &a);
+	SPI_finish();
+	return a.id;
 }
 
 /* ---------------------------------------------------------------- cloud reports */

@@ -316,7 +316,9 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 		pg_history_init(&hist, &db);
 		memset(&ropts, 0, sizeof(ropts));
 		ropts.send_reports = true;
-		(void) mig_run(&db.base, &hist.base, &cfg, &ropts, &out, &err);
+		/* the migrations run where the env URL's search_path says (DESIGN §2) */
+		if (pg_db_use_url_search_path(&db, &err) == MIG_OK)
+			(void) mig_run(&db.base, &hist.base, &cfg, &ropts, &out, &err);
 		pg_db_free(&db);
 	}
 	send_result(&err, out.report);

@@ -230,6 +230,26 @@ INSERT INTO enc_menu VALUES ('caf"$'\xe9'"');
 " \
 	2_bad.sql "SELECT \"cr"$'\xe8'"me\" FROM enc_menu;
 "
+# CALL atlas_migrate: CREATE INDEX CONCURRENTLY, then a failing file
+mk cic_fail \
+	1_table.sql 'CREATE TABLE cf_t (id int, v text);
+INSERT INTO cf_t SELECT g, g::text FROM generate_series(1, 1000) g;
+' \
+	2_index.sql '-- atlas:txmode none
+
+CREATE INDEX CONCURRENTLY cf_t_v_idx ON cf_t (v);
+' \
+	3_fail.sql 'CREATE TABLE cf_3 (x int);
+SELECT 1 / 0;
+'
+
+# schema per tenant: unqualified names, land in the env URL's search_path
+mk tenant \
+	1_accounts.sql 'CREATE TABLE accounts (id int PRIMARY KEY, schema_seen text);
+CREATE INDEX accounts_schema_idx ON accounts (schema_seen);
+' \
+	2_seed.sql 'INSERT INTO accounts VALUES (1, current_schema());
+'
 
 # no atlas.sum at all
 mkdir -p "$DIR/nosum"

@@ -182,6 +182,12 @@ if "${PSQL[@]}" -d postgres -c "CREATE EXTENSION pg_cron" >"$LOG/cron.out" 2>&1;
 	for d in cron_ok cron_fail cron_cic; do
 		"${PSQL[@]}" -d postgres -c "SELECT cron.schedule_in_database('$d', '* * * * *', \$\$SELECT atlas_migrate_apply('prod')\$\$, '$d')" >>"$LOG/cron.out" 2>&1
 	done
+	# CALL atlas_migrate: CREATE INDEX CONCURRENTLY then a failing file; and CONCURRENTLY alone
+	newdb cron_call "$(env_hcl prod cic_fail)"
+	newdb cron_callok "$(env_hcl prod cic)"
+	for d in cron_call cron_callok; do
+		"${PSQL[@]}" -d postgres -c "SELECT cron.schedule_in_database('$d', '* * * * *', \$\$CALL atlas_migrate('prod')\$\$, '$d')" >>"$LOG/cron.out" 2>&1
+	done
 	CRON_T0=$(now_ms)
 else
 	skip "pg_cron is not available"
@@ -260,6 +266,8 @@ el=$(($(now_ms) - t0))
 check "CIC from a bare SELECT returns without hanging (${el} ms)" test $rc = 0 -a $el -lt 5000
 check "CIC from a bare SELECT: the caller says how to follow the run" \
 	grep -q "continues in the background" "$LOG/cic.err"
+check "... and that CALL atlas_migrate('dev', ...) waits for the outcome" \
+	grep -q "to wait for the outcome in the call instead, use CALL atlas_migrate('dev', ...)" "$LOG/cic.err"
 check "CIC: the run finishes and the index is valid" \
 	wait_until 10 cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_t_v_idx'::regclass), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1)"
 
@@ -283,6 +291,54 @@ check "CIC from a multi-statement string: returns 'running' (${el} ms)" \
 	test $rc = 0 -a $el -lt 5000 -a "$(grep -c '"Status": "running"' "$LOG/cic2.out")" = 1
 check "... and the index ends valid" \
 	wait_until 10 cic2 "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('cic_t_v_idx')), false)"
+
+# ---------------------------------------------------------------- CALL atlas_migrate (waits for the true outcome)
+
+newdb call1 "$(env_hcl dev cic_fail)"
+t0=$(now_ms)
+timeout 30 psql -X -d call1 -v VERBOSITY=verbose -c "CALL atlas_migrate('dev')" >"$LOG/call1.out" 2>"$LOG/call1.err"
+rc=$?
+el=$(($(now_ms) - t0))
+check "CALL atlas_migrate, CONCURRENTLY then a failing file: ends with the run's error and its SQLSTATE (${el} ms)" \
+	test $rc = 1 -a "$(grep -c '^ERROR:  22012: sql/migrate: executing statement "SELECT 1 / 0;" from version "3": division by zero$' "$LOG/call1.err")" = 1
+check "... the whole log arrives as NOTICEs (CONCURRENTLY, the failure, the summary)" expect_lines "$LOG/call1.err" \
+	"NOTICE:  00000:     -> CREATE INDEX CONCURRENTLY cf_t_v_idx ON cf_t (v);" \
+	"NOTICE:  00000:   -- migrating version 3" \
+	"NOTICE:  00000:     division by zero" \
+	"NOTICE:  00000:   -- 2 migrations ok, 1 with errors" \
+	"NOTICE:  00000:   -- 4 sql statements ok, 1 with errors"
+check "... no detach: no 'running' report, no 'continues in the background'" \
+	test "$(grep -c 'continues in the background\|running' "$LOG/call1.err" "$LOG/call1.out" | awk -F: '{s += $2} END {print s}')" = 0
+check "... the run row says failed, the index is valid, the failed file rolled back" \
+	test "$(q call1 "SELECT status = 'failed' AND files_applied = 2 AND error LIKE '%division by zero' FROM atlas_migrate_runs WHERE id = 1")" = t -a \
+	"$(q call1 "SELECT indisvalid AND to_regclass('cf_3') IS NULL FROM pg_index WHERE indexrelid = 'cf_t_v_idx'::regclass")" = t
+
+newdb call2 "$(env_hcl dev cic)"
+timeout 30 psql -X -d call2 -At -c "CALL atlas_migrate('dev')" >"$LOG/call2.out" 2>"$LOG/call2.err"
+rc=$?
+check "CALL atlas_migrate success: returns the report (INOUT report, status succeeded, run id)" \
+	test $rc = 0 -a "$(grep -c '"Status": "succeeded"' "$LOG/call2.out")" = 1 -a "$(grep -c '"RunID": 1' "$LOG/call2.out")" = 1 -a \
+	"$(q call2 "SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_t_v_idx'::regclass")" = t
+psql -X -d call2 -v VERBOSITY=verbose -c "BEGIN" -c "CALL atlas_migrate('dev')" -c "ROLLBACK" >"$LOG/call3.out" 2>"$LOG/call3.err"
+check "CALL atlas_migrate inside BEGIN: refused with a clear error, no run started" \
+	test "$(grep -c '^ERROR:  25001: CALL atlas_migrate() cannot run inside a transaction block$' "$LOG/call3.err")" = 1 -a \
+	"$(grep -c 'inside a transaction use SELECT atlas_migrate_apply' "$LOG/call3.err")" = 1 -a \
+	"$(q call2 "SELECT count(*) FROM atlas_migrate_runs")" = 1
+
+# while it waits, the caller holds no snapshot (backend_xmin NULL) and no transaction id
+newdb call4 "$(env_hcl dev sleepy)"
+( psql -X -d call4 -c "CALL atlas_migrate('dev')" >"$LOG/call4.out" 2>&1 ) &
+BG_PIDS+=($!)
+if wait_until 10 call4 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+	check "CALL atlas_migrate waiting: the caller's backend_xmin and backend_xid are NULL" \
+		test "$(q call4 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL atlas_migrate%' AND backend_xmin IS NULL AND backend_xid IS NULL AND wait_event = 'Extension'")" = 1
+	q call4 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL atlas_migrate%' AND backend_type = 'client backend'" >/dev/null
+	wait "${BG_PIDS[-1]}"
+	check "... cancel stops it: the worker exits, the file rolls back, the run says failed" \
+		wait_until 5 call4 "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker') AND to_regclass('s2') IS NULL AND (SELECT status = 'failed' FROM atlas_migrate_runs WHERE id = 1)"
+else
+	not_ok "CALL atlas_migrate: the worker never reached pg_sleep" "$(cat "$LOG/call4.out")"
+fi
 
 newdb sb "$(env_hcl dev alter_t)"
 "${PSQL[@]}" -d sb -c "CREATE TABLE sb_t (id int); INSERT INTO sb_t VALUES (1)"
@@ -406,6 +462,97 @@ check "... and still every file ran exactly once" \
 # ---------------------------------------------------------------- issue 8: faults (tests/pg/exec_faults.sh)
 
 . tests/pg/exec_faults.sh
+# ---------------------------------------------------------------- who holds the lock
+
+newdb holder "$(env_hcl dev five)"
+# another session (an Atlas CLI, say) holds Atlas's lock inside a transaction
+( PGAPPNAME=atlas-cli-standin psql -X -d holder -c "BEGIN" -c "SELECT pg_advisory_lock(2686470616)" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 ) &
+BG_PIDS+=($!)
+holder_bg=$!
+if wait_until 10 holder "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.objid = 2686470616 AND l.granted AND a.wait_event = 'PgSleep')"; then
+	hpid=$(q holder "SELECT pid FROM pg_stat_activity WHERE application_name = 'atlas-cli-standin'")
+	psql -X -d holder -v VERBOSITY=verbose -c "SELECT atlas_migrate_apply('dev', lock_timeout => '1s')" >"$LOG/holder1.out" 2>"$LOG/holder1.err"
+	check "lock timeout names the holder: PID, application_name, transaction age" \
+		test "$(grep -c '^ERROR:  55P03: acquiring database lock: sql/schema: lock is held by other session$' "$LOG/holder1.err")" = 1 -a \
+		"$(grep -cE "^DETAIL:  Atlas's advisory lock 2686470616 is held by PID $hpid \(application_name \"atlas-cli-standin\", in a transaction for [0-9]+\.[0-9] s\)\.$" "$LOG/holder1.err")" = 1
+	q holder "SELECT pg_terminate_backend($hpid)" >/dev/null
+else
+	not_ok "lock holder: the holding session never got the lock"
+fi
+wait "$holder_bg" 2>/dev/null
+
+# the calling session holds it itself: fails at once
+t0=$(now_ms)
+psql -X -d holder -v VERBOSITY=verbose -c "SELECT pg_advisory_lock(2686470616)" -c "SELECT atlas_migrate_apply('dev')" >"$LOG/holder2.out" 2>"$LOG/holder2.err"
+el=$(($(now_ms) - t0))
+check "the caller holds Atlas's lock itself: fails at once, saying so (${el} ms)" \
+	test $el -lt 5000 -a "$(grep -c '^ERROR:  40P01: acquiring database lock: sql/schema: lock is held by the calling session itself$' "$LOG/holder2.err")" = 1
+
+# one of our runs holds it
+newdb holder3 "$(env_hcl dev sleepy)"
+( "${PSQL[@]}" -d holder3 -c "SELECT atlas_migrate_apply('dev')" >"$LOG/holder3a.out" 2>&1 ) &
+BG_PIDS+=($!)
+if wait_until 10 holder3 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+	wpid=$(q holder3 "SELECT worker_pid FROM atlas_migrate_runs WHERE id = 1")
+	psql -X -d holder3 -v VERBOSITY=verbose -c "SELECT atlas_migrate_apply('dev', lock_timeout => '1s')" >"$LOG/holder3.out" 2>"$LOG/holder3.err"
+	check "lock timeout while one of our runs holds it: names the run and its worker PID" \
+		test "$(grep -c '^ERROR:  55P03: acquiring database lock: sql/schema: lock is held by other session$' "$LOG/holder3.err")" = 1 -a \
+		"$(grep -cxF "DETAIL:  Atlas's advisory lock 2686470616 is held by migration run 1 (atlas_migrate worker, PID $wpid)." "$LOG/holder3.err")" = 1
+	q holder3 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT atlas_migrate_apply%' AND backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
+else
+	not_ok "lock holder: our first run never reached pg_sleep" "$(cat "$LOG/holder3a.out")"
+fi
+wait "${BG_PIDS[-1]}" 2>/dev/null
+
+# SELECT atlas_migrate_apply(...) FROM t over two rows, the migration altering t:
+# the first call's worker holds the lock and waits for the statement
+newdb holder4 "$(env_hcl dev alter_t)"
+"${PSQL[@]}" -d holder4 -c "CREATE TABLE sb_t (id int); INSERT INTO sb_t VALUES (1), (2)"
+t0=$(now_ms)
+timeout 30 psql -X -d holder4 -v VERBOSITY=verbose -c "SELECT atlas_migrate_apply('dev', allow_dirty => true) FROM sb_t" >"$LOG/holder4.out" 2>"$LOG/holder4.err"
+el=$(($(now_ms) - t0))
+check "apply per row of a query: the second call fails fast, not after lock_timeout (${el} ms)" \
+	test $el -lt 5000 -a "$(grep -c '^ERROR:  40P01: acquiring database lock: sql/schema: lock is held by run 1, started earlier by this same statement$' "$LOG/holder4.err")" = 1
+check "... saying that the earlier call's worker waits for this statement" \
+	grep -q "^DETAIL:  Its migration worker (PID [0-9]*) holds Atlas's advisory lock 2686470616 and waits for this statement to end" "$LOG/holder4.err"
+check "... and that earlier run finishes once the statement has ended" \
+	wait_until 10 holder4 "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'sb_t'::regclass AND attname = 'added') AND (SELECT status = 'succeeded' FROM atlas_migrate_runs WHERE id = 1)"
+
+# ---------------------------------------------------------------- NOTIFY atlas_migrate when a run ends
+
+newdb notify "$(env_hcl dev five)
+$(env_hcl bad fail3 '    revisions_schema = "bad_revs"
+')"
+# a listener: LISTEN, then short polls until a deadline (the test stops it sooner)
+{
+	echo "LISTEN atlas_migrate;"
+	for _ in $(seq 1 1200); do echo "SELECT pg_sleep(0.05);"; done
+} >"$WORK/listen.sql"
+( PGAPPNAME=listener psql -X -q -At -d notify -f "$WORK/listen.sql" >"$LOG/listen.out" 2>&1 ) &
+BG_PIDS+=($!)
+listener=$!
+if wait_until 10 notify "EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'listener' AND query LIKE '%pg_sleep%')"; then
+	q notify "SELECT atlas_migrate_apply('dev', dry_run => true)" >/dev/null 2>&1
+	q notify "SELECT atlas_migrate_apply('dev')" >/dev/null 2>&1
+	q notify "SELECT atlas_migrate_apply('dev')" >/dev/null 2>&1
+	q notify "SELECT atlas_migrate_apply('bad', allow_dirty => true)" >/dev/null 2>&1
+	deadline=$(($(now_ms) + 30000))
+	while [ "$(grep -c '^Asynchronous notification "atlas_migrate"' "$LOG/listen.out")" -lt 4 ] && [ "$(now_ms)" -lt "$deadline" ]; do
+		sleep 0.1
+	done
+	n=1
+	for want in \
+		'{"run_id" : 1, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : "5", "files_applied" : 5, "dry_run" : true}' \
+		'{"run_id" : 2, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : "5", "files_applied" : 5, "dry_run" : false}' \
+		'{"run_id" : 3, "env" : "dev", "status" : "nothing_to_do", "from_version" : "5", "to_version" : "5", "files_applied" : 0, "dry_run" : false}' \
+		'{"run_id" : 4, "env" : "bad", "status" : "failed", "from_version" : null, "to_version" : "3", "files_applied" : 2, "dry_run" : false}'; do
+		check "LISTEN atlas_migrate: notification $n arrives with its JSON payload" \
+			grep -qF "Asynchronous notification \"atlas_migrate\" with payload \"$want\" received from server process with PID" "$LOG/listen.out"
+		n=$((n + 1))
+	done
+fi
+kill "$listener" 2>/dev/null
+wait "$listener" 2>/dev/null
 
 # ---------------------------------------------------------------- 7. a LATIN1 client
 
@@ -431,6 +578,15 @@ if [ "$CRON" = 1 ]; then
 		test "$(q cron_fail "SELECT to_regclass('cronf_a') IS NOT NULL AND to_regclass('cronf_b') IS NULL AND (SELECT status FROM atlas_migrate_runs ORDER BY id LIMIT 1) = 'failed'")" = t
 	check "pg_cron: a txmode-none CREATE INDEX CONCURRENTLY job ends with a valid index" \
 		wait_until 30 cron_cic "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('cic_t_v_idx')), false) AND (SELECT status = 'succeeded' FROM atlas_migrate_runs ORDER BY id LIMIT 1)"
+	check "pg_cron: CALL atlas_migrate with CONCURRENTLY then a failing file: the job is recorded failed" \
+		wait_until 30 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_call' AND d.status = 'failed' AND d.return_message LIKE '%division by zero%')"
+	check "pg_cron: ... the index built concurrently is valid, the run row failed" \
+		test "$(q cron_call "SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = 'cf_t_v_idx'::regclass) AND (SELECT status FROM atlas_migrate_runs ORDER BY id LIMIT 1) = 'failed'")" = t
+	check "pg_cron: CALL atlas_migrate with CONCURRENTLY: succeeded once the run succeeded" \
+		wait_until 30 postgres "EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_callok' AND d.status = 'succeeded')"
+	check "pg_cron: ... the first run of that job finished before the job did" \
+		test "$(q cron_callok "SELECT status = 'succeeded' AND files_applied = 2 FROM atlas_migrate_runs ORDER BY id LIMIT 1")" = t -a \
+		"$(q postgres "SELECT (SELECT min(d.end_time) FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.database = 'cron_callok') >= '$(q cron_callok "SELECT finished_at FROM atlas_migrate_runs ORDER BY id LIMIT 1")'::timestamptz")" = t
 	q postgres "SELECT j.database, d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) ORDER BY runid" >"$LOG/cron.runs" 2>&1
 	q postgres "SELECT cron.unschedule(jobid) FROM cron.job" >/dev/null 2>&1
 fi
