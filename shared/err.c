@@ -1,8 +1,9 @@
 /*
  * err.c - mig_err: fixed-buffer errors, filled without allocating.
  *
- * Every text is valid UTF-8 whatever it quotes (invalid bytes become
- * U+FFFD) and a cut never splits a character.
+ * Every text is valid in the host's text encoding (UTF-8 unless a host
+ * says otherwise, mig_set_text_charlen) whatever it quotes (invalid bytes
+ * become U+FFFD) and a cut never splits a character.
  *
  * Knows nothing of PostgreSQL or SQLite.
  */
@@ -14,64 +15,48 @@
 #include "mig.h"
 
 /*
- * Copy src[0..n) into dst[size] as valid UTF-8 (invalid bytes and NUL as
- * U+FFFD).  When src was already cut (cut = true) a trailing partial
- * character is dropped; when the text does not fit, it is cut at a
- * character boundary and ends in "...".
+ * Copy src[0..n) into dst[size] as valid text of the host's encoding
+ * (mig_text_len: UTF-8 unless the host set another; invalid bytes and NUL
+ * become U+FFFD in UTF-8, '?' otherwise).  When src was already cut
+ * (cut = true) a trailing partial character is dropped; when the text
+ * does not fit, it is cut at a character boundary and ends in "...".
  */
 static void
 copy_valid(char *dst, size_t size, const char *src, size_t n, bool cut)
 {
-	size_t		i = 0,
-				out = 0;
+	bool		utf8 = mig_text_is_utf8();
+	const char *bad = utf8 ? "\xEF\xBF\xBD" : "?";	/* U+FFFD */
+	size_t		badlen = strlen(bad),
+				i = 0,
+				out = 0,
+				safe = 0;		/* last boundary leaving room for "..." */
+	bool		full = false;
 
 	if (size == 0)
 		return;
-	if (cut)
-	{
-		/* drop a lead byte whose sequence the cut left incomplete */
-		size_t		k;
-
-		for (k = 1; k <= 3 && k <= n; k++)
-		{
-			unsigned char c = (unsigned char) src[n - k];
-
-			if (c >= 0xC0)
-			{
-				size_t		want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-
-				if (want > k)
-					n -= k;
-				break;
-			}
-			if (c < 0x80)
-				break;
-		}
-	}
 	while (i < n)
 	{
-		size_t		l = src[i] == '\0' ? 0 : mig_utf8_len(src + i, n - i);
-		const char *piece = l ? src + i : "\xEF\xBF\xBD";	/* U+FFFD */
-		size_t		plen = l ? l : 3;
+		size_t		l = src[i] == '\0' ? 0 : mig_text_len(src + i, n - i);
+		const char *piece = l ? src + i : bad;
+		size_t		plen = l ? l : badlen;
 
+		/* an incomplete character at the end of text that was cut: dropped */
+		if (l == 0 && cut && src[i] != '\0' && mig_text_len_partial(src + i, n - i))
+			break;
+		if (out + plen <= size - 4 || size <= 4)
+			safe = out + plen;
 		if (out + plen > size - 1)
 		{
-			cut = true;
+			full = true;
 			break;
 		}
 		memcpy(dst + out, piece, plen);
 		out += plen;
 		i += l ? l : 1;
 	}
-	if (cut && size > 4)
+	if (full && size > 4)
 	{
-		/* back to a character boundary with room for "..." */
-		while (out > size - 4)
-		{
-			out--;
-			while (out > 0 && ((unsigned char) dst[out] & 0xC0) == 0x80)
-				out--;
-		}
+		out = safe;
 		memcpy(dst + out, "...", 3);
 		out += 3;
 	}

@@ -319,6 +319,39 @@ mig_set_text_charlen(mig_charlen_fn fn)
 	text_charlen = fn;
 }
 
+bool
+mig_text_is_utf8(void)
+{
+	return text_charlen == NULL;
+}
+
+size_t
+mig_text_len(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	return text_charlen ? text_charlen((const unsigned char *) s, n)
+		: utf8_len((const unsigned char *) s, n);
+}
+
+bool
+mig_text_len_partial(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	size_t		want,
+				i;
+
+	if (text_charlen || n == 0 || n >= 4)
+		return false;			/* other encodings: bytes are replaced */
+	want = u[0] >= 0xF0 && u[0] <= 0xF4 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC2 ? 2 : 0;
+	if (want <= n)
+		return false;
+	for (i = 1; i < n; i++)
+		if ((u[i] & 0xC0) != 0x80)
+			return false;
+	return true;
+}
+
 int
 mig_buf_json_text(mig_buf *b, const char *s, size_t n)
 {

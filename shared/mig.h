@@ -151,6 +151,15 @@ int			mig_buf_json_str(mig_buf *b, const char *s, size_t n);
 typedef size_t (*mig_charlen_fn) (const unsigned char *s, size_t n);
 void		mig_set_text_charlen(mig_charlen_fn fn);
 
+/* Is the host's text encoding UTF-8 (the default)? */
+bool		mig_text_is_utf8(void);
+
+/* Length of the valid character at s in the host's encoding, 0 if none. */
+size_t		mig_text_len(const char *s, size_t n);
+
+/* UTF-8: are s[0..n) the start of a character that n bytes cut short? */
+bool		mig_text_len_partial(const char *s, size_t n);
+
 /*
  * A JSON string of host text: as mig_buf_json_str when the host's texts are
  * UTF-8; otherwise in the host's encoding, for the host's own JSON parser

@@ -186,7 +186,7 @@ mk none_kill \
 CREATE TABLE nk (x int);
 INSERT INTO nk VALUES (1);
 INSERT INTO nk VALUES (2);
-INSERT INTO nk VALUES (3);
+INSERT INTO nk SELECT 3 FROM (SELECT pg_advisory_xact_lock(4242)) gate;
 '
 # a txmode-none file that opens a transaction and never ends it; then fixed
 mk none_open \

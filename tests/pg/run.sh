@@ -542,10 +542,10 @@ if wait_until 10 notify "EXISTS (SELECT 1 FROM pg_stat_activity WHERE applicatio
 	done
 	n=1
 	for want in \
-		'{"run_id" : 1, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : "5", "files_applied" : 5, "dry_run" : true}' \
-		'{"run_id" : 2, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : "5", "files_applied" : 5, "dry_run" : false}' \
-		'{"run_id" : 3, "env" : "dev", "status" : "nothing_to_do", "from_version" : "5", "to_version" : "5", "files_applied" : 0, "dry_run" : false}' \
-		'{"run_id" : 4, "env" : "bad", "status" : "failed", "from_version" : null, "to_version" : "3", "files_applied" : 2, "dry_run" : false}'; do
+		'{"run_id" : 1, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : null, "target_version" : "5", "files_applied" : 0, "files_pending" : 5, "dry_run" : true}' \
+		'{"run_id" : 2, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : "5", "target_version" : "5", "files_applied" : 5, "files_pending" : 5, "dry_run" : false}' \
+		'{"run_id" : 3, "env" : "dev", "status" : "nothing_to_do", "from_version" : "5", "to_version" : "5", "target_version" : null, "files_applied" : 0, "files_pending" : 0, "dry_run" : false}' \
+		'{"run_id" : 4, "env" : "bad", "status" : "failed", "from_version" : null, "to_version" : "2", "target_version" : "5", "files_applied" : 2, "files_pending" : 5, "dry_run" : false}'; do
 		check "LISTEN atlas_migrate: notification $n arrives with its JSON payload" \
 			grep -qF "Asynchronous notification \"atlas_migrate\" with payload \"$want\" received from server process with PID" "$LOG/listen.out"
 		n=$((n + 1))
