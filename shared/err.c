@@ -54,9 +54,11 @@ copy_valid(char *dst, size_t size, const char *src, size_t n, bool cut)
 		out += plen;
 		i += l ? l : 1;
 	}
-	if (full && size > 4)
+	if ((full || cut) && size > 4)
 	{
-		out = safe;
+		/* the text was cut (here or before): say so */
+		if (out > safe)
+			out = safe;
 		memcpy(dst + out, "...", 3);
 		out += 3;
 	}
