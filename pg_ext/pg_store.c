@@ -258,7 +258,7 @@ run_update(void *p)
 	else
 		sql = psprintf("UPDATE %s SET status = $2, from_version = $3, to_version = $4, "
 					   "target_version = $5, files_applied = $6, files_pending = $7, error = $8, "
-					   "log = $9 WHERE id OPERATOR(pg_catalog.=) $1",
+					   "log = COALESCE($9, log) WHERE id OPERATOR(pg_catalog.=) $1",
 					   pg_ext_relname("atlas_migrate_runs"));
 	values[0] = Int64GetDatum(a->id);
 	nulls[0] = ' ';

@@ -72,7 +72,15 @@ typedef struct run_state {
 	mig_run_out *out;
 	mig_buf		warnings;		/* JSON array members, comma-separated */
 	bool		report_log;		/* mig_run_opts.report_log */
+	int64_t		log_stored_ns;	/* when progress last stored the log */
 } run_state;
+
+/*
+ * Progress stores the log at most this often: counters go out after every
+ * file, the log (which grows with the run) only when it is this old, so a
+ * run of many small files does not rewrite its log once per file.
+ */
+#define PROGRESS_LOG_EVERY_NS ((int64_t) 1000000000)
 
 /* The row as far as the run got. */
 static void
@@ -115,6 +123,13 @@ progress(void *arg, const mig_result *res, size_t files_done, const char *versio
 	fill_row(s, &row);
 	row.files_applied = (int64_t) files_done;
 	row.to_version = version;
+	if (mig_now_ns() - s->log_stored_ns >= PROGRESS_LOG_EVERY_NS)
+		s->log_stored_ns = mig_now_ns();
+	else
+	{
+		row.log = NULL;			/* keep the stored one */
+		row.log_len = 0;
+	}
 	return s->h->progress(s->h, s->out->run_id, &row, err);
 }
 

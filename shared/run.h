@@ -44,7 +44,8 @@ typedef struct mig_run_row {
 	int64_t		files_applied;	/* files committed (0 for a dry run) */
 	int64_t		files_pending;	/* files the run planned */
 	const char *error;			/* NULL when none */
-	const char *log;			/* the text log so far */
+	const char *log;			/* the text log so far; progress: NULL = keep
+								 * the stored one */
 	size_t		log_len;
 	const char *report;			/* finish only: the JSON report, or NULL */
 } mig_run_row;
@@ -73,7 +74,8 @@ struct mig_history {
 						  mig_err *err);
 
 	/*
-	 * Progress after a file: files_applied, to_version, log.  Called inside
+	 * Progress after a file: files_applied, to_version, and the log when
+	 * row->log is not NULL (at most once a second).  Called inside
 	 * the file's transaction when the file has one (so it commits with the
 	 * file), else right after the file.  May be NULL.
 	 */

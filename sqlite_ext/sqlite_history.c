@@ -94,7 +94,7 @@ h_progress(mig_history *h, int64_t run_id, const mig_run_row *row, mig_err *err)
 
 	if ((rc = prepare(s->db, "UPDATE main." SQLITE_RUNS_TABLE " SET status = ?2, from_version = ?3, "
 					  "to_version = ?4, target_version = ?5, files_applied = ?6, files_pending = ?7, "
-					  "error = ?8, log = ?9 WHERE id = ?1", &st, err)) != MIG_OK)
+					  "error = ?8, log = coalesce(?9, log) WHERE id = ?1", &st, err)) != MIG_OK)
 		return rc;
 	bind_row(st, run_id, row);
 	return step_done(s->db, st, err);
