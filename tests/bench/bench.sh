@@ -7,6 +7,10 @@ mkdir -p build/bench
 cc -std=c99 -D_GNU_SOURCE -O2 -Ishared -o build/bench/split_bench tests/bench/split_bench.c \
 	build/core/*.o $(pkg-config --libs libcurl libcjson libcrypto)
 if [ "$(id -u)" = 0 ]; then
+	# make install writes the server's shared directories: the PostgreSQL
+	# tests of another checkout must not run meanwhile (tests/pg/run.sh)
+	exec 9>/tmp/atlas_migrate-pg-tests.lock
+	flock 9
 	make --no-print-directory install >/dev/null
 fi
 exec /usr/bin/python3 tests/bench/bench.py "$@"
