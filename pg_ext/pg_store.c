@@ -236,6 +236,13 @@ notify_run_end(int64 run_id, const char *status, const char *payload)
 	Async_Notify(PG_RUN_END_CHANNEL, payload);
 }
 
+/*
+ * The progress update runs after every file: planned once per process (a
+ * worker runs one job) and kept; the plan cache replans it if the table
+ * changes.
+ */
+static SPIPlanPtr progress_plan = NULL;
+
 static void
 run_update(void *p)
 {
@@ -282,7 +289,21 @@ run_update(void *p)
 	values[10] = text_or_null(a->cloud_body, &nulls[10]);
 	values[11] = text_or_null(a->cloud_target, &nulls[11]);
 	values[12] = text_or_null(a->cloud_note, &nulls[12]);
-	rc = SPI_execute_with_args(sql, a->final ? 13 : 9, types, values, nulls, false, 0);
+	if (!a->final)
+	{
+		if (progress_plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, 9, types);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "preparing the atlas_migrate_runs progress update failed: %s",
+					 SPI_result_code_string(SPI_result));
+			progress_plan = plan;
+		}
+		rc = SPI_execute_plan(progress_plan, values, nulls, false, 0);
+	}
+	else
+		rc = SPI_execute_with_args(sql, 13, types, values, nulls, false, 0);
 	if (rc != (a->final ? SPI_OK_UPDATE_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "updating atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
 	if (a->final && SPI_processed == 1)
