@@ -287,7 +287,7 @@ txmode_name(mig_txmode m)
 static int
 check_caller_tx(run *r, const prep *p, mig_txmode directive)
 {
-	static const char hint[] = "Apply it outside a transaction block, where such files run as written; inside one every file runs in the caller's transaction.";
+	static const char hint[] = "Apply it outside a transaction block, where such files run as written.";
 	size_t		j;
 	int			rc = MIG_OK;
 

@@ -162,7 +162,7 @@ failure_detail(const run_state *s, mig_err *err)
 						   (long long) (a->skipped + (int64_t) a->stmts.n));
 		else if (s->db->caller_tx)
 			mig_err_detail(err, "Migration file %s (version %s) failed at statement %lld and was rolled back. "
-						   "Files applied before it (%zu in this run) are part of the caller's transaction, whose end decides.",
+						   "Files applied before it (%zu in this run) were applied in the caller's transaction.",
 						   a->file->name, a->file->version,
 						   (long long) (a->skipped + (int64_t) a->stmts.n), res->files_ok);
 		else
