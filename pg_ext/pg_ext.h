@@ -48,7 +48,7 @@ enum
 enum
 {
 	PG_STOP_NONE = 0,
-	PG_STOP_SELF_BLOCK = 1		/* caller in a transaction block blocked it */
+	PG_STOP_SELF_BLOCK = 1		/* its caller blocked it (CALL, a session lock) */
 };
 
 /*
