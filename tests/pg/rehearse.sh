@@ -64,3 +64,24 @@ check "rehearsal then COMMIT: one NOTIFY atlas_migrate, delivered at the commit,
 	test "$(grep -c 'Asynchronous notification "atlas_migrate"' "$LOG/rhnotify2.out")" = 1 -a \
 	"$(grep 'Asynchronous notification' "$LOG/rhnotify2.out" | grep -c '"status" : "succeeded"')" = 1 -a \
 	"$(grep -n -e 'before commit' -e 'Asynchronous notification' "$LOG/rhnotify2.out" | head -2 | tail -1 | grep -c 'Asynchronous')" = 1
+
+# ---------------------------------------------------------------- 3. cancel
+
+newdb rhcancel "$(env_hcl dev sleepy)"
+( PGAPPNAME=rehearsal psql -X -d rhcancel -c "BEGIN" -c "SELECT atlas_migrate_apply('dev')" -c "SELECT 'still in the block'" -c "ROLLBACK" >"$LOG/rhcancel.out" 2>&1 ) &
+BG_PIDS+=($!)
+rh_bg=$!
+if wait_until 10 rhcancel "EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'rehearsal' AND wait_event = 'PgSleep')"; then
+	t0=$(now_ms)
+	q rhcancel "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'rehearsal'" >/dev/null
+	wait "$rh_bg"
+	el=$(($(now_ms) - t0))
+	check "pg_cancel_backend during a rehearsal: the call ends at once with the cancel error (${el} ms)" \
+		test $el -lt 1500 -a "$(grep -c '^ERROR:  .*canceling statement due to user request$' "$LOG/rhcancel.out")" = 1 -a \
+		"$(grep -c 'current transaction is aborted' "$LOG/rhcancel.out")" = 1
+	check "... and nothing of it remains" \
+		test "$(q rhcancel "SELECT to_regclass('s1') IS NULL AND (SELECT count(*) FROM atlas_migrate_runs) = 0 AND NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 2686470616)")" = t
+else
+	not_ok "rehearsal cancel: the call never reached pg_sleep" "$(cat "$LOG/rhcancel.out")"
+	wait "$rh_bg" 2>/dev/null
+fi
