@@ -1,5 +1,6 @@
 /*
- * pg_db.c - mig_db for PostgreSQL, used by the background worker.
+ * pg_db.c - mig_db for PostgreSQL: in the background worker, or inside the
+ * caller's transaction block.
  *
  * Statements run the way a client's simple-query message runs them: parsed
  * with the server's own parser, one portal at a time, isTopLevel = true, so
@@ -14,6 +15,16 @@
  * with the server's own message and SQLSTATE: nothing longjmps through the
  * core.  After an error the transaction state is the one a client would see
  * (an aborted block waits for rollback; autocommit is clean again).
+ *
+ * Inside the caller's transaction block (in_process, a rehearsal, DESIGN
+ * §2) the same entry points work in the caller's backend: begin/commit/
+ * rollback are a subtransaction of the caller's transaction, statements run
+ * through SPI with the caller's search_path and privileges, every other
+ * entry point runs in a subtransaction of its own (or the open file's), so
+ * an error rolls back only that and the caller's transaction stays usable;
+ * the lock is Atlas's key as a transaction-level advisory lock, released
+ * by the caller's COMMIT or ROLLBACK.  Statements that cannot run inside a
+ * block are refused before the run starts (pg_db_stmt_in_block).
  *
  * Also here: the env URL's search_path as the migrations' search_path, and
  * who holds Atlas's lock when it is not free (for the lock error).
@@ -76,6 +87,18 @@ typedef void (*guarded_fn) (pg_db *db, void *arg);
 
 /* ---------------------------------------------------------------- errors */
 
+/* err from a caught error's data (the server's message and SQLSTATE). */
+static void
+edata_to_err(ErrorData *edata, mig_err *err)
+{
+	mig_err_set(err, MIG_EDB, "%s", edata->message ? edata->message : "unknown error");
+	strlcpy(err->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(err->sqlstate));
+	if (edata->detail)
+		mig_err_detail(err, "%s", edata->detail);
+	if (edata->hint)
+		mig_err_hint(err, "%s", edata->hint);
+}
+
 /*
  * The PG_CATCH half of every entry point: record the error in err, get the
  * transaction state back to what a client would see after an error, and
@@ -109,18 +132,75 @@ catch_error(pg_db *db, mig_err *err)
 		}
 	}
 	else
-	{
-		mig_err_set(err, MIG_EDB, "%s", edata->message ? edata->message : "unknown error");
-		strlcpy(err->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(err->sqlstate));
-		if (edata->detail)
-			mig_err_detail(err, "%s", edata->detail);
-		if (edata->hint)
-			mig_err_hint(err, "%s", edata->hint);
-	}
+		edata_to_err(edata, err);
 	FreeErrorData(edata);
 	debug_query_string = NULL;
 	RESUME_INTERRUPTS();
 	return MIG_EDB;
+}
+
+/*
+ * In the caller's transaction: roll back every subtransaction from nesting
+ * level `level` up (the one that failed and any a failing statement left
+ * open), and return to the resource owner of its parent.
+ */
+static void
+rollback_to_level(int level, ResourceOwner owner)
+{
+	while (GetCurrentTransactionNestLevel() >= level)
+		RollbackAndReleaseCurrentSubTransaction();
+	CurrentResourceOwner = owner;
+}
+
+/*
+ * guarded() inside the caller's transaction (in_process).  An open file
+ * subtransaction (sub_level) holds fn's work, and an error rolls it back
+ * (the engine's rollback() then has nothing left to do), as an error in a
+ * worker's file block aborts it.  Outside one, fn runs in a subtransaction
+ * of its own, released into the caller's transaction on success.  Either
+ * way an error leaves the caller's transaction usable, never aborted.
+ */
+static int
+guarded_here(pg_db *db, guarded_fn fn, void *arg, mig_err *err)
+{
+	volatile int rc = MIG_OK;
+	ResourceOwner owner = db->sub_level > 0 ? db->sub_owner : CurrentResourceOwner;
+	int			level = db->sub_level;
+	const bool	own = level == 0;
+
+	if (own)
+	{
+		BeginInternalSubTransaction(NULL);
+		level = GetCurrentTransactionNestLevel();
+	}
+	MemoryContextSwitchTo(db->stmt_cxt);
+	PG_TRY();
+	{
+		fn(db, arg);
+		if (own)
+		{
+			ReleaseCurrentSubTransaction();
+			CurrentResourceOwner = owner;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(db->keep_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		rollback_to_level(level, owner);
+		db->sub_level = 0;
+		db->in_block = false;
+		edata_to_err(edata, err);
+		FreeErrorData(edata);
+		rc = MIG_EDB;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(db->keep_cxt);
+	MemoryContextReset(db->stmt_cxt);
+	return rc;
 }
 
 /* Run fn(db, arg), turning any ERROR into a MIG_EDB in err. */
@@ -129,6 +209,8 @@ guarded(pg_db *db, guarded_fn fn, void *arg, mig_err *err)
 {
 	volatile int rc = MIG_OK;
 
+	if (db->in_process)
+		return guarded_here(db, fn, arg, err);
 	MemoryContextSwitchTo(db->stmt_cxt);
 	PG_TRY();
 	{
@@ -148,12 +230,16 @@ guarded(pg_db *db, guarded_fn fn, void *arg, mig_err *err)
  * Start a command (and, outside a block, a transaction) with a snapshot,
  * for the adapter's own statements: search_path pinned to pg_catalog,
  * pg_temp, so nothing in the caller's schemas resolves in them (the
- * migrations keep the caller's search_path).
+ * migrations keep the caller's search_path).  In the caller's transaction
+ * a new command of it.
  */
 static void
 cmd_start(pg_db *db)
 {
-	StartTransactionCommand();
+	if (db->in_process)
+		CommandCounterIncrement();	/* see what the run did so far */
+	else
+		StartTransactionCommand();
 	MemoryContextSwitchTo(db->stmt_cxt);
 	db->guc_nest = pg_ext_pin_search_path();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -164,7 +250,8 @@ cmd_end(pg_db *db)
 {
 	PopActiveSnapshot();
 	pg_ext_unpin_search_path(db->guc_nest);
-	CommitTransactionCommand();
+	if (!db->in_process)
+		CommitTransactionCommand();
 	MemoryContextSwitchTo(db->stmt_cxt);
 }
 
@@ -412,13 +499,45 @@ exec_text(pg_db *db, void *p)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * One migration statement's text inside the caller's transaction: through
+ * SPI (non-top-level, as in a function), with the caller's search_path and
+ * privileges.  The statements that need the top level were refused before
+ * the run started (pg_db_stmt_in_block).
+ */
+static void
+exec_here(pg_db *db, void *p)
+{
+	exec_arg   *a = p;
+	char	   *sql = pnstrdup(a->sql, a->len);
+	int			rc;
+
+	if (strlen(sql) != a->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("invalid byte sequence for encoding \"%s\": 0x00",
+						GetDatabaseEncodingName())));
+	(void) pg_verify_mbstr(GetDatabaseEncoding(), sql, (int) a->len, false);
+	CHECK_FOR_INTERRUPTS();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute(sql, false, 0);
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("statement cannot run inside the caller's transaction (%s)",
+						SPI_result_code_string(rc)),
+				 errhint("Apply outside a transaction block.")));
+	SPI_finish();
+}
+
 static int
 pg_db_exec(mig_db *mdb, const char *sql, size_t len, mig_err *err)
 {
 	pg_db	   *db = (pg_db *) mdb;
 	exec_arg	a = {sql, len};
 
-	return guarded(db, exec_text, &a, err);
+	return guarded(db, db->in_process ? exec_here : exec_text, &a, err);
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -431,11 +550,64 @@ begin_block(pg_db *db, void *arg)
 	CommitTransactionCommand();
 }
 
+/*
+ * In the caller's transaction: a subtransaction for the file (or for all
+ * files, tx_mode all), released by commit, rolled back by rollback or by an
+ * error inside it (guarded_here).
+ */
+static int
+begin_here(pg_db *db, mig_err *err)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	int			level = GetCurrentTransactionNestLevel() + 1;
+	volatile int rc = MIG_OK;
+
+	PG_TRY();
+	{
+		BeginInternalSubTransaction(NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(db->keep_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		rollback_to_level(level, owner);
+		edata_to_err(edata, err);
+		FreeErrorData(edata);
+		rc = MIG_EDB;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	if (rc == MIG_OK)
+	{
+		db->sub_level = level;
+		db->sub_owner = owner;
+		db->in_block = true;
+	}
+	return rc;
+}
+
+static void
+commit_here(pg_db *db, void *arg)
+{
+	ReleaseCurrentSubTransaction();
+	CurrentResourceOwner = db->sub_owner;
+	db->sub_level = 0;
+	db->in_block = false;
+}
+
 static int
 pg_db_begin(mig_db *mdb, mig_err *err)
 {
 	pg_db	   *db = (pg_db *) mdb;
-	int			rc = guarded(db, begin_block, NULL, err);
+	int			rc;
+
+	if (db->in_process)
+		return begin_here(db, err);
+	rc = guarded(db, begin_block, NULL, err);
 
 	if (rc == MIG_OK)
 		db->in_block = true;
@@ -459,6 +631,13 @@ pg_db_commit(mig_db *mdb, mig_err *err)
 	bool		committed = false;
 	int			rc;
 
+	if (db->in_process)
+	{
+		/* an error inside already rolled it back: nothing to release */
+		if (db->sub_level == 0)
+			return MIG_OK;
+		return guarded(db, commit_here, NULL, err);
+	}
 	rc = guarded(db, commit_block, &committed, err);
 	db->in_block = false;
 	if (rc == MIG_OK && !committed)
@@ -479,7 +658,17 @@ static int
 pg_db_rollback(mig_db *mdb, mig_err *err)
 {
 	pg_db	   *db = (pg_db *) mdb;
-	int			rc = guarded(db, rollback_block, NULL, err);
+	int			rc;
+
+	if (db->in_process)
+	{
+		if (db->sub_level > 0)
+			rollback_to_level(db->sub_level, db->sub_owner);
+		db->sub_level = 0;
+		db->in_block = false;
+		return MIG_OK;
+	}
+	rc = guarded(db, rollback_block, NULL, err);
 
 	db->in_block = false;
 	return rc;
@@ -502,6 +691,89 @@ has_word(const char *text, const char *word)
 	return false;
 }
 
+/* A DO block that may commit or roll back (it then needs the top level). */
+static bool
+do_commits(Node *n)
+{
+	ListCell   *lc;
+
+	foreach(lc, ((DoStmt *) n)->args)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "as") == 0 && d->arg && IsA(d->arg, String) &&
+			(has_word(strVal(d->arg), "COMMIT") || has_word(strVal(d->arg), "ROLLBACK")))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Can this command not run inside a transaction block at all (the caller's
+ * transaction, DESIGN §2)?  The commands of needs_autocommit below that
+ * PreventInTransactionBlock refuses, and a DO block that commits.  Where
+ * that depends on the catalog: REINDEX counts when it names a schema, the
+ * system, a database or CONCURRENTLY (of a partitioned table it fails when
+ * it runs), ALTER DATABASE with SET TABLESPACE, and every subscription
+ * command (a slot or not).
+ */
+static bool
+cannot_run_in_block(Node *n)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(n))
+	{
+		case T_CreatedbStmt:
+		case T_DropdbStmt:
+		case T_CreateTableSpaceStmt:
+		case T_DropTableSpaceStmt:
+		case T_AlterSystemStmt:
+		case T_CreateSubscriptionStmt:
+		case T_AlterSubscriptionStmt:
+		case T_DropSubscriptionStmt:
+			return true;
+		case T_AlterDatabaseStmt:
+			foreach(lc, ((AlterDatabaseStmt *) n)->options)
+				if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+					return true;
+			return false;
+		case T_ReindexStmt:
+			if (((ReindexStmt *) n)->kind == REINDEX_OBJECT_SCHEMA ||
+				((ReindexStmt *) n)->kind == REINDEX_OBJECT_SYSTEM ||
+				((ReindexStmt *) n)->kind == REINDEX_OBJECT_DATABASE)
+				return true;
+			foreach(lc, ((ReindexStmt *) n)->params)
+				if (strcmp(lfirst_node(DefElem, lc)->defname, "concurrently") == 0)
+					return true;
+			return false;
+		case T_VacuumStmt:
+			return ((VacuumStmt *) n)->is_vacuumcmd;
+		case T_ClusterStmt:
+			return ((ClusterStmt *) n)->relation == NULL;
+		case T_IndexStmt:
+			return ((IndexStmt *) n)->concurrent;
+		case T_DropStmt:
+			return ((DropStmt *) n)->concurrent;
+		case T_DiscardStmt:
+			return ((DiscardStmt *) n)->target == DISCARD_ALL;
+		case T_AlterTableStmt:
+			foreach(lc, ((AlterTableStmt *) n)->cmds)
+			{
+				AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+				if (cmd->subtype == AT_DetachPartition && cmd->def &&
+					IsA(cmd->def, PartitionCmd) && ((PartitionCmd *) cmd->def)->concurrent)
+					return true;
+			}
+			return false;
+		case T_DoStmt:
+			return do_commits(n);
+		default:
+			return false;
+	}
+}
+
 /*
  * Must this command run as written, outside a transaction block?  What
  * calls PreventInTransactionBlock in PostgreSQL 15 (VACUUM, CREATE/DROP
@@ -521,12 +793,7 @@ needs_autocommit(Node *n)
 	switch (nodeTag(n))
 	{
 		case T_TransactionStmt:
-		case T_CreatedbStmt:
-		case T_DropdbStmt:
 		case T_AlterDatabaseStmt:
-		case T_CreateTableSpaceStmt:
-		case T_DropTableSpaceStmt:
-		case T_AlterSystemStmt:
 		case T_ReindexStmt:
 		case T_CreateSubscriptionStmt:
 		case T_AlterSubscriptionStmt:
@@ -534,48 +801,10 @@ needs_autocommit(Node *n)
 		case T_LockStmt:
 		case T_CallStmt:
 			return true;
-		case T_VacuumStmt:
-			return ((VacuumStmt *) n)->is_vacuumcmd;
-		case T_ClusterStmt:
-			return ((ClusterStmt *) n)->relation == NULL;
-		case T_IndexStmt:
-			return ((IndexStmt *) n)->concurrent;
-		case T_DropStmt:
-			return ((DropStmt *) n)->concurrent;
-		case T_DiscardStmt:
-			return ((DiscardStmt *) n)->target == DISCARD_ALL;
 		case T_DeclareCursorStmt:
 			return (((DeclareCursorStmt *) n)->options & CURSOR_OPT_HOLD) == 0;
-		case T_AlterTableStmt:
-			{
-				ListCell   *lc;
-
-				foreach(lc, ((AlterTableStmt *) n)->cmds)
-				{
-					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
-
-					if (cmd->subtype == AT_DetachPartition && cmd->def &&
-						IsA(cmd->def, PartitionCmd) && ((PartitionCmd *) cmd->def)->concurrent)
-						return true;
-				}
-				return false;
-			}
-		case T_DoStmt:
-			{
-				ListCell   *lc;
-
-				foreach(lc, ((DoStmt *) n)->args)
-				{
-					DefElem    *d = lfirst_node(DefElem, lc);
-
-					if (strcmp(d->defname, "as") == 0 && d->arg && IsA(d->arg, String) &&
-						(has_word(strVal(d->arg), "COMMIT") || has_word(strVal(d->arg), "ROLLBACK")))
-						return true;
-				}
-				return false;
-			}
 		default:
-			return false;
+			return cannot_run_in_block(n);
 	}
 }
 
@@ -633,7 +862,16 @@ pg_db_begin_stmt(mig_db *mdb, const char *sql, size_t len, bool *opened, mig_err
 {
 	pg_db	   *db = (pg_db *) mdb;
 	begin_stmt_arg a = {sql, len, false};
-	int			rc = guarded(db, begin_stmt_block, &a, err);
+	int			rc;
+
+	/* never asked: tx mode none is refused in the caller's transaction */
+	if (db->in_process)
+	{
+		rc = begin_here(db, err);
+		*opened = rc == MIG_OK;
+		return rc;
+	}
+	rc = guarded(db, begin_stmt_block, &a, err);
 
 	*opened = rc == MIG_OK && a.opened;
 	if (*opened)
@@ -645,7 +883,46 @@ pg_db_begin_stmt(mig_db *mdb, const char *sql, size_t len, bool *opened, mig_err
 static bool
 pg_db_tx_open(mig_db *mdb)
 {
-	return IsTransactionBlock();
+	/* the caller's own block is not one a file opened */
+	return !((pg_db *) mdb)->in_process && IsTransactionBlock();
+}
+
+/*
+ * mig_db.stmt_in_block: may this statement run inside the caller's
+ * transaction?  Parsed with the server's parser (raw_parser: no catalog
+ * access); text that does not parse may (it fails when it runs, and its
+ * file rolls back).
+ */
+static bool
+pg_db_stmt_in_block(mig_db *mdb, const char *text, size_t len)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	MemoryContext old = MemoryContextSwitchTo(db->stmt_cxt);
+	char	   *sql = pnstrdup(text, len);
+	List	   *volatile trees = NIL;
+	ListCell   *lc;
+	bool		ok = true;
+
+	if (strlen(sql) == len)
+	{
+		PG_TRY();
+		{
+			trees = raw_parser(sql, RAW_PARSE_DEFAULT);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(db->stmt_cxt);
+			FlushErrorState();
+			trees = NIL;
+		}
+		PG_END_TRY();
+	}
+	foreach(lc, trees)
+		if (cannot_run_in_block(lfirst_node(RawStmt, lc)->stmt))
+			ok = false;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(db->stmt_cxt);
+	return ok;
 }
 
 /* ---------------------------------------------------------------- lock (§g.8) */
@@ -655,6 +932,14 @@ try_lock(pg_db *db, void *arg)
 {
 	bool	   *got = arg;
 
+	if (db->in_process)
+	{
+		/* the caller's transaction holds it: its COMMIT or ROLLBACK releases it */
+		CHECK_FOR_INTERRUPTS();
+		*got = DatumGetBool(DirectFunctionCall1(pg_try_advisory_xact_lock_int8,
+												Int64GetDatum(PG_ATLAS_LOCK_KEY)));
+		return;
+	}
 	StartTransactionCommand();
 	*got = DatumGetBool(DirectFunctionCall1(pg_try_advisory_lock_int8,
 											Int64GetDatum(PG_ATLAS_LOCK_KEY)));
@@ -859,6 +1144,12 @@ pg_db_unlock(mig_db *mdb, mig_err *err)
 
 	if (!db->locked)
 		return MIG_OK;
+	if (db->in_process)
+	{
+		/* a transaction-level lock: released when the caller's transaction ends */
+		db->locked = false;
+		return MIG_OK;
+	}
 	if ((rc = guarded(db, do_unlock, &released, err)) != MIG_OK)
 		return rc;
 	db->locked = false;
@@ -1395,9 +1686,22 @@ pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t
 }
 
 void
+pg_db_init_here(pg_db *db, const mig_run_cfg *cfg)
+{
+	pg_db_init(db, cfg, NULL, NULL);
+	/* freed with the call's memory too, should anything escape */
+	MemoryContextSetParent(db->keep_cxt, CurrentMemoryContext);
+	db->in_process = true;
+	db->base.caller_tx = true;
+	db->base.stmt_in_block = pg_db_stmt_in_block;
+}
+
+void
 pg_db_free(pg_db *db)
 {
-	/* a kept plan is freed with the process; the worker ends right after */
+	/* the worker's kept plan goes with the process, which ends right after */
+	if (db->in_process && db->upsert_plan)
+		SPI_freeplan((SPIPlanPtr) db->upsert_plan);
 	db->upsert_plan = NULL;
 	if (db->keep_cxt)
 		MemoryContextDelete(db->keep_cxt);

@@ -1,13 +1,16 @@
 /*
  * pg_ext.h - the PostgreSQL host: what the caller side (pg_funcs.c), the
- * background worker (pg_worker.c), the adapter (pg_db.c), the extension's
- * own tables (pg_store.c) and the error mapping (pg_error.c) share.
+ * background worker (pg_worker.c), the adapter (pg_db.c), the run history
+ * (pg_history.c), the extension's own tables (pg_store.c) and the error
+ * mapping (pg_error.c) share.
  *
  * Execution model (DESIGN §2): atlas_migrate_apply() puts the job into a
  * DSM segment and starts a dynamic background worker; the worker connects
  * as the caller, owns the transactions and streams Atlas's log back through
  * an shm_mq as NOTICEs; the caller relays them, watches for self-blocks and
- * raises the run's error at the end.
+ * raises the run's error at the end.  Inside a transaction block the client
+ * opened, the run happens in the caller's own transaction instead (a
+ * rehearsal: pg_db_init_here), with the same adapter and history.
  */
 #ifndef PG_EXT_H
 #define PG_EXT_H
@@ -19,6 +22,7 @@
 #include "port/atomics.h"
 #include "storage/dsm.h"
 #include "utils/guc.h"
+#include "utils/resowner.h"
 
 #include "db.h"
 #include "run.h"
@@ -44,7 +48,7 @@ enum
 enum
 {
 	PG_STOP_NONE = 0,
-	PG_STOP_SELF_BLOCK = 1		/* caller in a transaction block blocked it */
+	PG_STOP_SELF_BLOCK = 1		/* its caller blocked it (CALL, a session lock) */
 };
 
 /*
@@ -172,7 +176,10 @@ extern PGDLLEXPORT void atlas_migrate_worker_main(Datum main_arg);
 
 /* ---------------------------------------------------------------- pg_db.c */
 
-/* The PostgreSQL adapter.  Lives in the worker (or the caller, read-only). */
+/*
+ * The PostgreSQL adapter.  Lives in the worker, or in the caller's backend
+ * inside the caller's transaction block (in_process: a rehearsal).
+ */
 typedef struct pg_db
 {
 	mig_db		base;			/* first: the engine sees a mig_db */
@@ -187,11 +194,29 @@ typedef struct pg_db
 	MemoryContext keep_cxt;		/* lives as long as the adapter */
 	volatile sig_atomic_t *stop;	/* set when the run must stop */
 	pg_job	   *job;			/* NULL outside the worker */
+
+	/*
+	 * in_process: begin/commit/rollback are a subtransaction of the caller's
+	 * transaction (sub_level its nesting level while open, 0 when none;
+	 * sub_owner the resource owner to return to), statements run through
+	 * SPI, the lock is transaction-level.
+	 */
+	bool		in_process;
+	int			sub_level;
+	ResourceOwner sub_owner;
 } pg_db;
 
-/* Fill the adapter; stop points at the worker's stop flag. */
+/* Fill the adapter for the worker; stop points at the worker's stop flag. */
 extern void pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job,
 					   volatile sig_atomic_t *stop);
+
+/*
+ * Fill the adapter for a run inside the caller's transaction block: each
+ * file a subtransaction, Atlas's key as a transaction-level advisory lock,
+ * every file checked to be transactional before anything runs
+ * (mig_db.caller_tx).  The caller's COMMIT or ROLLBACK decides.
+ */
+extern void pg_db_init_here(pg_db *db, const mig_run_cfg *cfg);
 extern void pg_db_free(pg_db *db);
 
 /*
@@ -220,6 +245,20 @@ extern void pg_db_set_search_path(const char *search_path, GucAction action, boo
 
 /* The worker: pg_db_set_search_path(cfg->db_schema, SET), errors as MIG_EDB. */
 extern int	pg_db_use_url_search_path(pg_db *db, mig_err *err);
+
+/* ---------------------------------------------------------------- pg_history.c */
+
+/* mig_history on atlas_migrate_runs, written through the adapter's transactions. */
+typedef struct pg_history
+{
+	mig_history base;
+	pg_db	   *db;
+	/* the run row exists (the worker tells its caller); may be NULL */
+	void		(*started) (int64 run_id, void *arg);
+	void	   *started_arg;
+} pg_history;
+
+extern void pg_history_init(pg_history *h, pg_db *db);
 
 /* Atlas's advisory lock key (§g.8): FNV-1 of "atlas_migrate_execute". */
 #define PG_ATLAS_LOCK_KEY	INT64CONST(2686470616)

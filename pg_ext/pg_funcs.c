@@ -2,16 +2,20 @@
  * pg_funcs.c - the SQL-callable functions, caller side.
  *
  * atlas_migrate_apply() checks its input (config, env, options, directory
- * access) here, before anything touches the database, then puts the job
- * into a DSM segment, starts a background worker (pg_worker.c), relays the
- * worker's notices while it runs and returns its report or raises its
- * error after the work is committed.  While waiting it watches for the
- * self-block of DESIGN §2: the worker waiting on a lock or snapshot that
- * this session holds.  Outside a transaction block (or in the implicit one
- * of a multi-statement query string) it then stops waiting and leaves the
- * worker running (it proceeds once the statement ends); inside a block the
- * client opened it stops the worker, waits for its rollback, and raises a
- * clear error.
+ * access) here, before anything touches the database.  Inside a
+ * transaction block the client opened (BEGIN, a driver's autocommit off)
+ * it then runs the migrations right here, in the caller's own transaction
+ * (apply_here: a rehearsal, the caller's COMMIT or ROLLBACK decides).
+ * Otherwise -- a statement of its own, or the implicit block of a
+ * multi-statement query string such as a pg_cron job's "SET ...; SELECT
+ * atlas_migrate_apply(...)", which keeps the worker so that txmode-none
+ * files still run there -- it puts the job into a DSM segment, starts a
+ * background worker (pg_worker.c), relays the worker's notices while it
+ * runs and returns its report or raises its error after the work is
+ * committed.  While waiting it watches for the self-block of DESIGN §2: the
+ * worker waiting on a lock or snapshot that this session holds; it then
+ * stops waiting and leaves the worker running (it proceeds once the
+ * statement or query string ends).
  *
  * CALL atlas_migrate() (a procedure, same arguments) starts the same job,
  * then commits before it relays, so that the caller holds no snapshot or
@@ -635,11 +639,13 @@ notice_detached(job_state *js, const char *why, const char *call_env)
 
 /*
  * Relay the worker's messages until it is done; returns true when the
- * caller stops waiting early (self-block outside a transaction block, or
- * wait => false once the run row exists).  in_call: CALL atlas_migrate(),
- * which committed before waiting, so a self-block can only come from a
+ * caller stops waiting early (self-block: the worker goes on once the
+ * statement, or the implicit block of its query string, ends; or wait =>
+ * false once the run row exists).  Inside a block the client opened the
+ * call never gets here (apply_here).  in_call: CALL atlas_migrate(), which
+ * committed before waiting, so a self-block can only come from a
  * session-level lock, which the end of the statement does not release: it
- * stops the worker and raises, like a transaction block.
+ * stops the worker and raises.
  */
 static bool
 relay(job_state *js, bool wait, bool in_call)
@@ -695,53 +701,54 @@ relay(job_state *js, bool wait, bool in_call)
 									   (long long) js->run_id),
 							 errhint("Release the session's advisory locks (pg_advisory_unlock_all()) before CALL atlas_migrate().")));
 				}
-				if (in_explicit_block())
-				{
-					stop_worker(js, PG_STOP_SELF_BLOCK, STOP_WAIT_MS);
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
-							 errmsg("migration worker (PID %d) is waiting for a lock or snapshot held by this session",
-									(int) js->pid),
-							 errdetail("The call is inside a transaction block, which keeps its locks until it ends; run %lld was stopped and its current file rolled back.",
-									   (long long) js->run_id),
-							 errhint("Call atlas_migrate_apply() outside an explicit transaction block, and not from a query that reads the tables its migrations change.")));
-				}
 				return true;
 			}
 		}
 	}
 }
 
-/*
- * Both entry points: check the call's input (arguments 0-10 of
- * atlas_migrate_apply and atlas_migrate alike) and start its worker.
- */
-static void
-begin_apply(FunctionCallInfo fcinfo, job_state *js, char **env, char **redacted, bool *wait)
+/* One call's input, checked (arguments 0-10 of atlas_migrate_apply and atlas_migrate alike). */
+typedef struct apply_input
 {
+	char	   *env;
+	char	   *redacted;		/* directory URL without credentials */
 	char	   *opts_json;
 	char	   *hcl;
-	char	   *dir_url = NULL;
-	bool		dry_run = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
-	bool		getenv_ok = false;
+	bool		dry_run;
+	bool		wait;
+	bool		getenv_ok;
+} apply_input;
 
-	*wait = PG_ARGISNULL(10) || PG_GETARG_BOOL(10);
+/* Check the call's input: every input error is raised here, before anything runs. */
+static void
+check_apply(FunctionCallInfo fcinfo, apply_input *in)
+{
+	char	   *dir_url = NULL;
+
+	memset(in, 0, sizeof(*in));
+	in->dry_run = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	in->wait = PG_ARGISNULL(10) || PG_GETARG_BOOL(10);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("env must not be null"),
 				 errhint("Pass the name of an env block of the stored atlas.hcl, e.g. atlas_migrate_apply('prod').")));
-	*env = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	check_caller(dry_run);
-	opts_json = options_json(fcinfo);
-	hcl = pg_store_config_get(&getenv_ok);
-	check_input(hcl, *env, opts_json, getenv_ok, &dir_url, redacted);
-	check_dir_access(dir_url, *redacted);
+	in->env = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_caller(in->dry_run);
+	in->opts_json = options_json(fcinfo);
+	in->hcl = pg_store_config_get(&in->getenv_ok);
+	check_input(in->hcl, in->env, in->opts_json, in->getenv_ok, &dir_url, &in->redacted);
+	check_dir_access(dir_url, in->redacted);
+}
 
+/* Start the call's worker. */
+static void
+begin_apply(const apply_input *in, job_state *js)
+{
 	memset(js, 0, sizeof(*js));
 	js->msg_cxt = AllocSetContextCreate(CurrentMemoryContext, "atlas_migrate relay",
 										ALLOCSET_DEFAULT_SIZES);
-	start_job(js, hcl, *env, opts_json, dry_run, getenv_ok);
+	start_job(js, in->hcl, in->env, in->opts_json, in->dry_run, in->getenv_ok);
 }
 
 /* The worker is done: its report, or its error raised. */
@@ -767,23 +774,119 @@ end_apply(job_state *js)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(js->report));
 }
 
+/* ---------------------------------------------------------------- apply: in the caller's transaction */
+
+/*
+ * Inside a transaction block the client opened (in_explicit_block): the
+ * run happens here, in the caller's own transaction, and the caller's
+ * COMMIT or ROLLBACK decides (DESIGN §2: BEGIN; apply; look; ROLLBACK).
+ * Each file is a subtransaction, Atlas's key a transaction-level lock, the
+ * run row and its NOTIFY are the caller's transaction's, and a Cloud report
+ * is only kept (a later call sends it if the caller committed).  The env
+ * URL's search_path, and whatever a migration SETs, last for the call
+ * only.  A run's error is raised as any error: it aborts the caller's
+ * transaction (or the savepoint it is in), so nothing of the call remains.
+ */
+static Datum
+apply_here(const apply_input *in)
+{
+	mig_opts	opts;
+	mig_run_cfg cfg;
+	mig_run_opts ropts;
+	mig_run_out out;
+	mig_err		err;
+	pg_db		db;
+	pg_history	hist;
+	int			rc;
+	int			nest;
+	Datum		report;
+
+	if (!in->wait)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("wait => false cannot be used inside a transaction block"),
+				 errdetail("Inside a transaction block the migrations run in the caller's own transaction, which the call cannot leave running."),
+				 errhint("Call atlas_migrate_apply(..., wait => false) outside BEGIN ... COMMIT.")));
+
+	mig_opts_init(&opts);
+	memset(&cfg, 0, sizeof(cfg));
+	mig_run_out_init(&out);
+	mig_err_clear(&err);
+	rc = mig_opts_parse_json(in->opts_json, strlen(in->opts_json), &opts, &err);
+	opts.deny_getenv = !in->getenv_ok;
+	if (rc == MIG_OK)
+		rc = mig_resolve(in->hcl, in->hcl ? strlen(in->hcl) : 0, in->env, &opts, &cfg, &err);
+	mig_opts_free(&opts);
+	if (rc != MIG_OK)
+	{
+		mig_run_cfg_free(&cfg);
+		raise_core(&err);
+	}
+
+	ereport(NOTICE,
+			(errmsg("applying inside the caller's transaction: COMMIT keeps the migrations, ROLLBACK discards them")));
+
+	/* the migrations' search_path: the env URL's, for this call only */
+	nest = NewGUCNestLevel();
+	PG_TRY();
+	{
+		pg_db_set_search_path(cfg.db_schema, GUC_ACTION_SAVE, true);
+	}
+	PG_CATCH();
+	{
+		mig_run_cfg_free(&cfg);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	pg_db_init_here(&db, &cfg);
+	pg_history_init(&hist, &db);
+	memset(&ropts, 0, sizeof(ropts));
+	ropts.send_reports = false;
+	rc = mig_run(&db.base, &hist.base, &cfg, &ropts, &out, &err);
+	pg_db_free(&db);
+	/* every setting the call changed (a migration's SET included) is the caller's again */
+	AtEOXact_GUC(false, nest);
+
+	if (rc != MIG_OK || out.report == NULL)
+	{
+		mig_err		copy = err;
+		char	   *hint;
+
+		if (rc == MIG_OK)
+			mig_err_set(&copy, MIG_ENOMEM, "out of memory");
+		hint = psprintf("%sThe call ran inside the caller's transaction: this error rolls back everything it did there%s.",
+						copy.code == MIG_ESTATE && strcmp(copy.sqlstate, "25001") == 0 ?
+						"Outside BEGIN ... COMMIT use SELECT atlas_migrate_apply(...) as a statement of its own, or CALL atlas_migrate(...).\n" : "",
+						out.run_id > 0 ? ", its run row included" : "");
+		mig_run_out_free(&out);
+		mig_run_cfg_free(&cfg);
+		pg_error_raise(ERROR, &copy, NULL, hint);
+	}
+	report = DirectFunctionCall1(jsonb_in, CStringGetDatum(out.report));
+	mig_run_out_free(&out);
+	mig_run_cfg_free(&cfg);
+	return report;
+}
+
 Datum
 atlas_migrate_apply(PG_FUNCTION_ARGS)
 {
-	char	   *env;
-	char	   *redacted = NULL;
-	bool		wait;
+	apply_input in;
 	job_state	js;
 
-	begin_apply(fcinfo, &js, &env, &redacted, &wait);
-	if (relay(&js, wait, false))
+	check_apply(fcinfo, &in);
+	if (in_explicit_block())
+		PG_RETURN_DATUM(apply_here(&in));
+	begin_apply(&in, &js);
+	if (relay(&js, in.wait, false))
 	{
 		detach_job(&js);
-		if (wait)
-			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement (or the query string it is part of) ends.", env);
+		if (in.wait)
+			notice_detached(&js, "The migration worker is waiting for a lock or snapshot held by this statement; it goes on when the statement (or the query string it is part of) ends.", in.env);
 		else
 			notice_detached(&js, "wait => false: this call does not wait for it.", NULL);
-		PG_RETURN_DATUM(running_report(&js, redacted));
+		PG_RETURN_DATUM(running_report(&js, in.redacted));
 	}
 	PG_RETURN_DATUM(end_apply(&js));
 }
@@ -833,9 +936,7 @@ commit_before_wait(job_state *js)
 Datum
 atlas_migrate(PG_FUNCTION_ARGS)
 {
-	char	   *env;
-	char	   *redacted = NULL;
-	bool		wait;
+	apply_input in;
 	job_state	js;
 	Datum		report;
 	TupleDesc	tupdesc;
@@ -850,13 +951,14 @@ atlas_migrate(PG_FUNCTION_ARGS)
 				 errdetail("It commits before it waits for the migration worker, which is not possible inside a transaction block, a multi-statement query string or a function."),
 				 errhint("Run CALL atlas_migrate(...) as a statement of its own, outside BEGIN ... COMMIT; inside a transaction use SELECT atlas_migrate_apply(...).")));
 
-	begin_apply(fcinfo, &js, &env, &redacted, &wait);
+	check_apply(fcinfo, &in);
+	begin_apply(&in, &js);
 	commit_before_wait(&js);
-	if (relay(&js, wait, true))
+	if (relay(&js, in.wait, true))
 	{
 		detach_job(&js);
 		notice_detached(&js, "wait => false: this call does not wait for it.", NULL);
-		report = running_report(&js, redacted);
+		report = running_report(&js, in.redacted);
 	}
 	else
 		report = end_apply(&js);

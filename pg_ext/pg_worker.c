@@ -97,192 +97,17 @@ send_result(const mig_err *err, const char *report)
 	send_msg(&buf);
 }
 
-/* ---------------------------------------------------------------- the history (run.h) */
-
-/* mig_history on atlas_migrate_runs, written through the adapter's transactions. */
-typedef struct pg_history
-{
-	mig_history base;
-	pg_db	   *db;
-} pg_history;
-
-#define PGH(h) ((pg_history *) (h))
-
-typedef struct hist_arg
-{
-	const mig_run_row *row;
-	int64		run_id;
-	bool		final;
-	const char *cloud_body;
-	const char *cloud_target;
-	const char *cloud_note;
-	const char *url;
-	const char *error;
-	bool		drop;
-	mig_kept_report *kept;		/* cloud_kept: mig_alloc'd copies */
-	size_t		nkept;
-	bool		oom;
-} hist_arg;
-
-static void
-do_start(void *p)
-{
-	hist_arg   *a = p;
-
-	pg_store_runs_recover();
-	a->run_id = pg_store_run_start(a->row->env, a->row->dir, a->row->dry_run);
-}
-
-static int
-h_start(mig_history *h, const mig_run_row *row, int64_t *run_id, mig_err *err)
-{
-	pg_db	   *db = PGH(h)->db;
-	hist_arg	a;
-	int			rc;
-
-	memset(&a, 0, sizeof(a));
-	a.row = row;
-	if ((rc = pg_db_in_xact(db, do_start, &a, err)) != MIG_OK)
-		return rc;
-	*run_id = a.run_id;
-	/* the caller may follow (or detach from) the run from now on */
-	pg_atomic_write_u64(&db->job->run_id, (uint64) a.run_id);
-	send_run_id(a.run_id);
-	return MIG_OK;
-}
-
-static void
-do_update(void *p)
-{
-	hist_arg   *a = p;
-
-	pg_store_run_update(a->run_id, a->row, a->final, a->cloud_body, a->cloud_target,
-						a->cloud_note);
-}
-
-static int
-h_progress(mig_history *h, int64_t run_id, const mig_run_row *row, mig_err *err)
-{
-	hist_arg	a;
-
-	memset(&a, 0, sizeof(a));
-	a.row = row;
-	a.run_id = run_id;
-	return pg_db_in_xact(PGH(h)->db, do_update, &a, err);
-}
-
-static int
-h_finish(mig_history *h, int64_t run_id, const mig_run_row *row, const char *cloud_body,
-		 const char *cloud_target, const char *cloud_note, mig_err *err)
-{
-	hist_arg	a;
-
-	memset(&a, 0, sizeof(a));
-	a.row = row;
-	a.run_id = run_id;
-	a.final = true;
-	a.cloud_body = cloud_body;
-	a.cloud_target = cloud_target;
-	a.cloud_note = cloud_note;
-	/* a stop was handled by the run itself: the bookkeeping goes on */
-	QueryCancelPending = false;
-	return pg_db_in_xact(PGH(h)->db, do_update, &a, err);
-}
-
-static void
-do_kept(void *p)
-{
-	hist_arg   *a = p;
-	int64	   *ids;
-	char	  **bodies;
-	int			n = pg_store_cloud_kept(a->cloud_target, &ids, &bodies),
-				i;
-
-	/* copied out of the transaction's memory */
-	a->kept = mig_calloc(n ? (size_t) n : 1, sizeof(mig_kept_report));
-	if (a->kept == NULL)
-	{
-		a->oom = true;
-		return;
-	}
-	for (i = 0; i < n; i++)
-	{
-		a->kept[i].run_id = ids[i];
-		if ((a->kept[i].body = mig_strdup(bodies[i])) == NULL)
-		{
-			a->oom = true;
-			break;
-		}
-		a->nkept++;
-	}
-}
-
-static int
-h_cloud_kept(mig_history *h, const char *cloud_target, mig_kept_report **out, size_t *n,
-			 mig_err *err)
-{
-	hist_arg	a;
-	int			rc;
-
-	memset(&a, 0, sizeof(a));
-	a.cloud_target = cloud_target;
-	QueryCancelPending = false;
-	rc = pg_db_in_xact(PGH(h)->db, do_kept, &a, err);
-	if (rc == MIG_OK && a.oom)
-		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
-	if (rc != MIG_OK)
-	{
-		mig_kept_reports_free(a.kept, a.nkept);
-		return rc;
-	}
-	*out = a.kept;
-	*n = a.nkept;
-	return MIG_OK;
-}
-
-static void
-do_cloud_set(void *p)
-{
-	hist_arg   *a = p;
-
-	pg_store_cloud_set(a->run_id, a->url, a->error, a->drop);
-}
-
-static int
-h_cloud_set(mig_history *h, int64_t run_id, const char *deployment_url, const char *error,
-			bool drop, mig_err *err)
-{
-	hist_arg	a;
-
-	memset(&a, 0, sizeof(a));
-	a.run_id = run_id;
-	a.url = deployment_url;
-	a.error = error;
-	a.drop = drop;
-	QueryCancelPending = false;
-	return pg_db_in_xact(PGH(h)->db, do_cloud_set, &a, err);
-}
-
-static void
-h_warning(mig_history *h, const char *msg)
-{
-	ereport(WARNING, (errmsg_internal("%s", msg)));
-}
-
-static void
-pg_history_init(pg_history *h, pg_db *db)
-{
-	memset(h, 0, sizeof(*h));
-	h->base.start = h_start;
-	h->base.progress = h_progress;
-	h->base.finish = h_finish;
-	h->base.cloud_kept = h_cloud_kept;
-	h->base.cloud_set = h_cloud_set;
-	h->base.warning = h_warning;
-	h->db = db;
-}
-
 /* ---------------------------------------------------------------- the job */
+
+/* The run row exists: the caller may follow (or detach from) the run from now on. */
+static void
+run_started(int64 run_id, void *arg)
+{
+	pg_job	   *job = arg;
+
+	pg_atomic_write_u64(&job->run_id, (uint64) run_id);
+	send_run_id(run_id);
+}
 
 /*
  * Everything after the connection: resolve the call's input (the caller
@@ -314,6 +139,8 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	{
 		pg_db_init(&db, &cfg, job, &stop_requested);
 		pg_history_init(&hist, &db);
+		hist.started = run_started;
+		hist.started_arg = job;
 		memset(&ropts, 0, sizeof(ropts));
 		ropts.send_reports = true;
 		/* the migrations run where the env URL's search_path says (DESIGN §2) */

@@ -279,9 +279,54 @@ txmode_name(mig_txmode m)
 }
 
 /*
+ * Inside the caller's transaction (mig_db.caller_tx) every file runs in a
+ * subtransaction of it: a tx mode none file, or a statement that cannot run
+ * inside a transaction block, cannot run there as written.  Refused before
+ * anything runs, naming the file and the statement.
+ */
+static int
+check_caller_tx(run *r, const prep *p, mig_txmode directive)
+{
+	static const char hint[] = "Apply it outside a transaction block, where such files run as written.";
+	size_t		j;
+	int			rc = MIG_OK;
+
+	if (p->mode == MIG_TX_NONE)
+	{
+		if (directive == MIG_TX_NONE)
+			rc = mig_err_set(r->err, MIG_ESTATE,
+							 "migration file \"%.200s\" cannot run inside the caller's transaction: it has the directive \"-- atlas:txmode none\"",
+							 p->file->name);
+		else
+			rc = mig_err_set(r->err, MIG_ESTATE,
+							 "migration file \"%.200s\" cannot run inside the caller's transaction: tx_mode \"none\" runs each statement on its own",
+							 p->file->name);
+	}
+	for (j = 0; rc == MIG_OK && r->db->stmt_in_block && j < p->stmts.n; j++)
+		if (!r->db->stmt_in_block(r->db, p->stmts.v[j].text, p->stmts.v[j].len))
+		{
+			mig_buf		b;
+
+			mig_buf_init(&b);
+			mig_buf_goquote(&b, p->stmts.v[j].text, p->stmts.v[j].len > 200 ? 200 : p->stmts.v[j].len);
+			rc = mig_err_set(r->err, MIG_ESTATE,
+							 "migration file \"%.200s\" cannot run inside the caller's transaction: statement %zu (%s) cannot run inside a transaction block",
+							 p->file->name, j + 1, b.data ? b.data : "");
+			mig_buf_free(&b);
+		}
+	if (rc != MIG_OK)
+	{
+		strcpy(r->err->sqlstate, "25001");
+		mig_err_hint(r->err, "%s", hint);
+	}
+	return rc;
+}
+
+/*
  * Split and check every pending file before anything runs: NUL bytes,
  * scan errors (§g.4 step 2), txmode directives (§e.2, §g.5), `atlas:txtar` (DESIGN
- * §6.8), transaction control in transactional files (§6.7).
+ * §6.8), transaction control in transactional files (§6.7), files that
+ * cannot run inside the caller's transaction (check_caller_tx).
  */
 static int
 prepare(run *r)
@@ -327,6 +372,9 @@ prepare(run *r)
 				mig_err_prefix(r->err, "sql/migrate: scanning statements from \"%.200s\": ", p->file->name);
 			return rc;
 		}
+		if (r->db->caller_tx && !r->cfg->dry_run &&
+			(rc = check_caller_tx(r, p, directive)) != MIG_OK)
+			return rc;
 		if (p->mode != MIG_TX_NONE)
 			for (j = 0; j < p->stmts.n; j++)
 				if (is_tx_control(&p->stmts.v[j]))

@@ -24,6 +24,24 @@ struct mig_db {
 								 * cloud User-Agent (§6.11); may be NULL */
 	unsigned	lex_flags;		/* the dialect's scanner options (§d.1) */
 
+	/*
+	 * The run is inside the caller's own transaction, whose COMMIT or
+	 * ROLLBACK decides (begin/commit/rollback are savepoints or
+	 * subtransactions in it).  Every pending file must then be
+	 * transactional: before anything runs, the engine refuses a tx mode
+	 * none file (directive or tx_mode) and a statement that stmt_in_block
+	 * says cannot run inside a transaction block (not on a dry run, which
+	 * executes nothing).
+	 */
+	bool		caller_tx;
+
+	/*
+	 * Can this statement run inside a transaction block (asked only when
+	 * caller_tx)?  PostgreSQL: false for CREATE INDEX CONCURRENTLY, VACUUM,
+	 * ALTER SYSTEM, CREATE DATABASE and the like.  NULL: every statement can.
+	 */
+	bool		(*stmt_in_block) (mig_db *db, const char *sql, size_t len);
+
 	/* Take / release the migration lock, polling up to timeout_ms (§g.8). */
 	int			(*lock) (mig_db *db, int64_t timeout_ms, mig_err *err);
 	int			(*unlock) (mig_db *db, mig_err *err);

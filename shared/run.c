@@ -175,6 +175,11 @@ failure_detail(const run_state *s, mig_err *err)
 						   "With tx_mode all nothing of this run was kept.",
 						   a->file->name, a->file->version,
 						   (long long) (a->skipped + (int64_t) a->stmts.n));
+		else if (s->db->caller_tx)
+			mig_err_detail(err, "Migration file %s (version %s) failed at statement %lld and was rolled back. "
+						   "Files applied before it (%zu in this run) were applied in the caller's transaction.",
+						   a->file->name, a->file->version,
+						   (long long) (a->skipped + (int64_t) a->stmts.n), res->files_ok);
 		else
 			mig_err_detail(err, "Migration file %s (version %s) failed at statement %lld. "
 						   "Files applied before it stay committed (%zu in this run).",

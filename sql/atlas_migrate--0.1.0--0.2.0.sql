@@ -59,3 +59,11 @@ LANGUAGE C;
 COMMENT ON PROCEDURE atlas_migrate(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, jsonb) IS
 	'CALL it outside a transaction block: applies like atlas_migrate_apply, but holds no snapshot while it waits, so it always ends with the run''s outcome (report, or the run''s error)';
 REVOKE ALL ON PROCEDURE atlas_migrate(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, jsonb) FROM PUBLIC;
+
+-- ------------------------------------------------------------------ rehearsal inside BEGIN
+
+-- Inside a transaction block the client opened, atlas_migrate_apply runs the
+-- migrations in the caller's own transaction (no worker): its COMMIT or
+-- ROLLBACK decides.
+COMMENT ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean) IS
+	'Apply the pending migrations of an env (in a background worker; inside BEGIN ... in the caller''s own transaction, which COMMIT or ROLLBACK decides); streams Atlas''s log as NOTICEs and returns the JSON report (lock_timeout is a Go duration such as ''10s'')';

@@ -1216,6 +1216,80 @@ test_refusals(void **state)
 	}
 }
 
+/* A statement the fake says cannot run inside a transaction block. */
+static bool
+no_concurrently(mig_db *db, const char *sql, size_t len)
+{
+	return strstr(sql, "CONCURRENTLY") == NULL || (size_t) (strstr(sql, "CONCURRENTLY") - sql) >= len;
+}
+
+/*
+ * Inside the caller's transaction (caller_tx): tx mode none files and
+ * statements that cannot run in a block are refused before anything runs,
+ * naming the file and the statement; a dry run executes nothing and is not
+ * refused; transactional files run as usual.
+ */
+static void
+test_caller_tx_refusals(void **state)
+{
+	static const struct
+	{
+		const char *content;
+		mig_txmode	mode;
+		bool		dry;
+		int			rc;
+		const char *msg;
+	}			cases[] = {
+		{"-- atlas:txmode none\n\nCREATE TABLE a(x int);\n", MIG_TX_FILE, false, MIG_ESTATE,
+		"migration file \"2_x.sql\" cannot run inside the caller's transaction: it has the directive \"-- atlas:txmode none\""},
+		{"CREATE TABLE a(x int);\n", MIG_TX_NONE, false, MIG_ESTATE,
+		"migration file \"1_a.sql\" cannot run inside the caller's transaction: tx_mode \"none\" runs each statement on its own"},
+		{"CREATE TABLE a(x int);\nCREATE INDEX CONCURRENTLY i ON a (x);\n", MIG_TX_FILE, false, MIG_ESTATE,
+		"migration file \"2_x.sql\" cannot run inside the caller's transaction: statement 2 (\"CREATE INDEX CONCURRENTLY i ON a (x);\") cannot run inside a transaction block"},
+		{"CREATE TABLE a(x int);\nCREATE INDEX CONCURRENTLY i ON a (x);\n", MIG_TX_ALL, false, MIG_ESTATE,
+		"migration file \"2_x.sql\" cannot run inside the caller's transaction: statement 2 (\"CREATE INDEX CONCURRENTLY i ON a (x);\") cannot run inside a transaction block"},
+		{"-- atlas:txmode none\n\nCREATE INDEX CONCURRENTLY i ON a (x);\n", MIG_TX_FILE, true, MIG_OK, NULL},
+		{"CREATE TABLE a(x int);\n", MIG_TX_FILE, false, MIG_OK, NULL},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		const char *files[] = {"1_a.sql", "CREATE TABLE z(x int);\n", "2_x.sql", cases[i].content, NULL};
+		fake_db		f;
+		mig_dir		d;
+		mig_run_cfg c;
+		mig_result	res;
+		mig_err		err;
+		int			rc;
+
+		make_dir(&d, files);
+		fake_db_init(&f);
+		f.base.caller_tx = true;
+		f.base.stmt_in_block = no_concurrently;
+		cfg_init(&c);
+		c.tx_mode = cases[i].mode;
+		c.dry_run = cases[i].dry;
+		rc = apply(&f, &d, &c, &res, &err);
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d (%s), want %d", i, rc, err.msg, cases[i].rc);
+		if (cases[i].msg)
+		{
+			assert_string_equal(err.msg, cases[i].msg);
+			assert_string_equal(err.sqlstate, "25001");
+			assert_non_null(strstr(err.hint, "outside a transaction block"));
+			/* nothing ran, not even file 1 */
+			assert_int_equal(f.nexec, 0);
+			assert_int_equal(f.revs.n, 0);
+		}
+		else if (!cases[i].dry)
+			assert_int_equal(f.revs.n, 2);
+		mig_result_free(&res);
+		mig_dir_free(&d);
+		fake_db_free(&f);
+	}
+}
+
 static void
 test_lock_failure_and_dry_run(void **state)
 {
@@ -1558,6 +1632,7 @@ main(void)
 		cmocka_unit_test(test_dirty),
 		cmocka_unit_test(test_exec_order),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_caller_tx_refusals),
 		cmocka_unit_test(test_lock_failure_and_dry_run),
 		cmocka_unit_test(test_interrupt),
 		cmocka_unit_test(test_report_json),

@@ -118,6 +118,23 @@ def main():
         _, rows, _ = psql("SELECT count(*) FILTER (WHERE deployment_url IS NOT NULL), count(*) FILTER (WHERE cloud_report IS NOT NULL) FROM atlas_migrate_runs")
         report(rc == 0 and rows.strip() == '3|0', 'cloud: the next call sends the kept report too', rows + err)
 
+        # inside BEGIN (a rehearsal) the report is only kept: never sent after
+        # ROLLBACK; after COMMIT the next call sends it
+        n0 = len(cloud.reports())
+        rc1, out1, err1 = psql('BEGIN', "SELECT atlas_migrate_apply('prod')->>'Status'", 'ROLLBACK')
+        rc2, out2, err2 = psql('BEGIN', "SELECT atlas_migrate_apply('prod')->>'Status'", 'COMMIT')
+        _, kept, _ = psql("SELECT cloud_report IS NOT NULL AND deployment_url IS NULL "
+                          "AND cloud_error = 'not sent yet: the run is inside the caller''s transaction' "
+                          "FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1")
+        n1 = len(cloud.reports())
+        rc3, out3, err3 = apply()
+        _, left, _ = psql('SELECT count(*) FROM atlas_migrate_runs WHERE cloud_report IS NOT NULL')
+        n2 = len(cloud.reports())
+        report(rc1 == 0 and rc2 == 0 and rc3 == 0 and kept.strip() == 't' and n1 == n0 and n2 == n1 + 2
+               and left.strip() == '0',
+               'cloud: inside BEGIN the report is only kept (none after ROLLBACK), the next call sends it after COMMIT',
+               (out1, err1[-300:], out2, kept, n0, n1, n2, left, err3[-300:]))
+
         # a Cloud that never answers: cancel stops the fetch within about a second
         cloud.control('hang', scope='dirState')
         p = subprocess.Popen(['psql', '-X', '-q', '-At', '-d', DB, '-c', 'SET search_path = app, public',

@@ -251,6 +251,32 @@ CREATE INDEX accounts_schema_idx ON accounts (schema_seen);
 	2_seed.sql 'INSERT INTO accounts VALUES (1, current_schema());
 '
 
+# rehearsal inside the caller's transaction: three files, the last SETs a setting
+mk rehearse \
+	1_a.sql 'CREATE TABLE r_a (id int PRIMARY KEY, schema_seen text);
+INSERT INTO r_a VALUES (1, current_schema());
+' \
+	2_b.sql 'CREATE TABLE r_b (id int REFERENCES r_a);
+' \
+	3_c.sql 'CREATE INDEX r_a_schema ON r_a (schema_seen);
+SET lock_timeout = '"'7s'"';
+'
+# ... file 2 fails at its third statement
+mk rehearse_fail \
+	1_a.sql 'CREATE TABLE rf_a (id int);
+' \
+	2_b.sql 'CREATE TABLE rf_b (n bigint);
+INSERT INTO rf_b SELECT count(*) FROM rf_a;
+SELECT 1 / 0;
+'
+# ... CREATE INDEX CONCURRENTLY in a file without a txmode directive
+mk rehearse_cic \
+	1_a.sql 'CREATE TABLE rc_a (id int);
+' \
+	2_idx.sql 'CREATE TABLE rc_b (id int);
+CREATE INDEX CONCURRENTLY rc_a_id ON rc_a (id);
+'
+
 # no atlas.sum at all
 mkdir -p "$DIR/nosum"
 printf 'CREATE TABLE nosum (x int);\n' >"$DIR/nosum/1_a.sql"

@@ -165,7 +165,8 @@ def hijack(fix, cloud):
     attacked_db(db)
     hcl = (env_block('dev', fix['h1']) + env_block('dev2', fix['h2'])
            + env_block('base', fix['bs'], '    revisions_schema = "rev_base"\n    baseline = "1"\n')
-           + env_block('res', fix['res'], '    revisions_schema = "rev_res"\n'))
+           + env_block('res', fix['res'], '    revisions_schema = "rev_res"\n')
+           + env_block('rh', fix['rh'], '    revisions_schema = "rev_rh"\n'))
     if cloud:
         hcl += ('atlas {\n  cloud {\n    token = getenv("ATLAS_TOKEN")\n    url = "%s"\n  }\n}\n'
                 'env "cloud" {\n  migration {\n    dir = "atlas://app"\n    revisions_schema = "rev_cloud"\n  }\n}\n' % cloud.url)
@@ -214,6 +215,15 @@ def hijack(fix, cloud):
     rc, out, err = psql(db, "SET lock_timeout = '5s'; SELECT atlas_migrate_apply('dev2')->>'Status'")
     report(rc == 0 and out == 'nothing_to_do' and untouched(db),
            'security: a pg_cron-style command string: nothing hostile runs', (out, err, canary(db)))
+
+    # inside the caller's transaction block (a rehearsal): the adapter's own
+    # statements in the caller's backend, the revisions table created there
+    rc, out, err = psql(db, 'BEGIN', "SELECT atlas_migrate_apply('rh', allow_dirty => true)->>'Status'",
+                        'SELECT p FROM public.rh_path', "SELECT pg_catalog.current_setting('search_path')",
+                        "SELECT pg_catalog.count(*) FROM rev_rh.atlas_schema_revisions", 'ROLLBACK')
+    report(rc == 0 and out.split('\n') == ['succeeded', 'public, pg_catalog', 'public, pg_catalog', '1'] and untouched(db)
+           and val(db, "SELECT to_regclass('rev_rh.atlas_schema_revisions') IS NULL") == 't',
+           'security: a rehearsal inside BEGIN: nothing hostile runs, the migrations keep the caller\'s search_path', (out, err, canary(db)))
 
     # the caller's own schema ("$user" comes first in the default search_path)
     psql(db, 'CREATE SCHEMA postgres AUTHORIZATION sec_owner')
@@ -425,6 +435,7 @@ def main():
             ('h1', {'1_a.sql': "CREATE TABLE public.h_a (id int);\nCREATE TABLE public.h_path AS SELECT pg_catalog.current_setting('search_path') AS p;\n"}),
             ('h2', {'1_a.sql': "CREATE TABLE public.h_a (id int);\nCREATE TABLE public.h_path AS SELECT pg_catalog.current_setting('search_path') AS p;\n",
                     '2_b.sql': 'CREATE TABLE public.h_b (id int);\n'}),
+            ('rh', {'1_a.sql': "CREATE TABLE public.rh_a (id int);\nCREATE TABLE public.rh_path AS SELECT pg_catalog.current_setting('search_path') AS p;\n"}),
             ('bs', {'1_a.sql': 'CREATE TABLE public.b_a (id int);\n', '2_b.sql': 'CREATE TABLE public.b_b (id int);\n'}),
             ('res', {'1_r.sql': '-- atlas:txmode none\n\nCREATE TABLE public.r1 (id int);\nINSERT INTO public.r_needed VALUES (1);\n'}),
             ('mig', {'1_who.sql': "CREATE TABLE mig.who AS SELECT pg_catalog.current_setting('is_superuser') AS s, current_user::text AS u;\n"})):
