@@ -90,7 +90,19 @@ def play(host, name, files, steps, extra=""):
             outcomes.append(outcome_view(host.apply(arg)))
         else:
             host.rewrite_dir(arg)
-    return {"outcomes": outcomes, "runs": run_view(host.runs()), "status": status_view(host.status())}
+    return {"outcomes": outcomes, "runs": run_view(host.runs()), "status": status_view(host.status()),
+            "revisions": revision_view(host)}
+
+
+def revision_view(host):
+    try:
+        rows = host.revisions()
+    except Exception:  # noqa: BLE001 - no revisions table (a dry run)
+        return None
+    return [{"version": r["version"], "description": r["description"], "type": r["type"],
+             "applied": r["applied"], "total": r["total"], "error": norm_error(r["error"]) or "",
+             "error_stmt": r["error_stmt"] or "", "hash": r["hash"]}
+            for r in rows if not r["version"].startswith(".")]
 
 
 def compare(name, files, steps, extra="", want=None):
@@ -99,7 +111,7 @@ def compare(name, files, steps, extra="", want=None):
         skip(WHY_NO_PG)
     s = play(SqliteHost(WORK), name, files, steps, extra)
     p = play(PgHost(WORK), name, files, steps, extra)
-    for part in ("outcomes", "runs", "status"):
+    for part in ("outcomes", "runs", "status", "revisions"):
         eq(s[part], p[part], "%s: %s, SQLite (got) against PostgreSQL (want)" % (name, part))
     if want:
         want(s)
@@ -177,6 +189,26 @@ def test_exec_order_linear_skip():
            [("1", "applied"), ("2", "skipped"), ("3", "applied")], "status")
     compare("linear_skip", SKIP13, [("apply", {}), ("rewrite", SKIP123), ("apply", {"exec_order": "linear_skip"})],
             extra='    exec_order = LINEAR_SKIP\n', want=want)
+
+
+def test_tx_modes_all_and_none_failing_in_file_2():
+    def want_all(v):
+        r = v["runs"][0]
+        eq((r["status"], r["to_version"], r["files_applied"], r["files_pending"]), ("failed", None, 0, 3), "run row")
+        # the error row rolled back with the run (§g.5): the run row holds the error
+        eq(status_of(v), [("1", "pending", 0, 1, False), ("2", "pending", 0, 2, False),
+                          ("3", "pending", 0, 1, False)], "status")
+        check(r["error"] and "<db: missing_table>" in r["error"], "run error: %r" % r["error"])
+    compare("txall", FAIL2, [("apply", {"tx_mode": "all"})], want=want_all)
+
+    def want_none(v):
+        r = v["runs"][0]
+        # no transaction: file 2's first statement stays, with its partial revision
+        # row, so the database reached (part of) version 2 while 1 file completed
+        eq((r["status"], r["to_version"], r["files_applied"], r["files_pending"]), ("failed", "2", 1, 3), "run row")
+        eq(status_of(v), [("1", "applied", 1, 1, False), ("2", "failed", 1, 2, True),
+                          ("3", "pending", 0, 1, False)], "status")
+    compare("txnone", FAIL2, [("apply", {"tx_mode": "none"})], want=want_none)
 
 
 if __name__ == "__main__":
