@@ -280,6 +280,15 @@ s_lock(mig_db *db, int64_t timeout_ms, mig_err *err)
 	if (s->lock_path == NULL)
 		return mig_err_set(err, MIG_ENOMEM, "out of memory");
 	s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
+	{
+		/* a read-only directory: say what the user must change */
+		mig_err_set(err, MIG_EDB, "database \"%s\" cannot be written: its lock file \"%s\" cannot be created: %s",
+					file, s->lock_path, strerror(errno));
+		mig_err_hint(err, "atlas_migrate_apply needs write access to the database's directory "
+					 "(for the lock file, and a WAL database's -wal and -shm files).");
+		return MIG_EDB;
+	}
 	if (s->lock_fd < 0)
 		return mig_err_set(err, MIG_EIO, "cannot open lock file \"%s\": %s", s->lock_path, strerror(errno));
 	for (;;)

@@ -13,7 +13,9 @@ with --tls-cert/--tls-key).  One endpoint, POST /query, as the real API:
       one JSON line to --reports-file.
 
 Every /query request must carry "Authorization: Bearer <token>" (401
-otherwise).  The token is never written to the log, the reports file or
+otherwise); the token file may hold several tokens, one per line, and
+/stats says which one a request carried ("key": its line number, 0 for
+none).  The token is never written to the log, the reports file or
 stdout/stderr.
 
 Test control (no token; loopback only):
@@ -21,7 +23,7 @@ Test control (no token; loopback only):
                  "delay": seconds, "size": bytes, "code": status, "body": text}
       sets a fault for the next N matching requests (forever without count);
       {"mode": "ok"} clears it; "reset": true also clears the statistics.
-  GET /stats  -> {"requests": [{"op", "status", "auth", "ua"}, ...]}
+  GET /stats  -> {"requests": [{"op", "status", "auth", "key", "ua"}, ...]}
 
 Fault modes: ok, 401, 500, 503 (Retry-After: 1), 429 (Retry-After: 1),
 status (any code/body), slow (delay, then normal), hang (never answers),
@@ -185,9 +187,9 @@ def _check(obj, fields, path):
 
 
 class State:
-    def __init__(self, args, token):
+    def __init__(self, args, tokens):
         self.args = args
-        self.token = token
+        self.tokens = tokens
         self.lock = threading.Lock()
         self.fault = {"mode": args.mode or "ok", "count": args.count}
         self.requests = []
@@ -286,8 +288,9 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, AttributeError):
             req = None
         auth = self.headers.get("Authorization", "")
-        auth_ok = auth == "Bearer " + st.token
-        rec = {"op": op, "auth": "ok" if auth_ok else "bad",
+        key = next((i + 1 for i, t in enumerate(st.tokens) if auth == "Bearer " + t), 0)
+        auth_ok = key > 0
+        rec = {"op": op, "auth": "ok" if auth_ok else "bad", "key": key,
                "ua": self.headers.get("User-Agent", ""), "status": None}
         with st.lock:
             st.requests.append(rec)
@@ -456,10 +459,10 @@ def main():
     ap.add_argument("--count", type=int)
     args = ap.parse_args()
     with open(args.token_file) as f:
-        token = f.read().strip()
+        tokens = [t.strip() for t in f.read().splitlines() if t.strip()]
 
     srv = Server(("127.0.0.1", args.port), Handler)
-    srv.state = State(args, token)
+    srv.state = State(args, tokens)
     if args.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)

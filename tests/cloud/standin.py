@@ -86,7 +86,9 @@ class StandIn:
                 os.unlink(p)
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.token + "\n")
+            # one token, or several (a list): each is accepted, /stats says which
+            for t in ([self.token] if isinstance(self.token, str) else self.token):
+                f.write(t + "\n")
         cmd = [PYTHON, os.path.join(HERE, "server.py"), "--port", "0", "--port-file", port_file,
                "--dirs", self.dirs, "--token-file", token_file,
                "--reports-file", self.reports_file, "--log-file", self.log_file]
@@ -149,7 +151,7 @@ class StandIn:
         assert status == 200
 
     def requests(self, op=None):
-        """Requests seen since the last reset: [{"op", "status", "auth", "ua"}]."""
+        """Requests seen since the last reset: [{"op", "status", "auth", "key", "ua"}]."""
         _, body = self._request("/stats")
         reqs = json.loads(body)["requests"]
         return [r for r in reqs if op is None or r["op"] == op]

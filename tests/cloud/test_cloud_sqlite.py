@@ -18,7 +18,9 @@ from tap import ROOT, check, contains, eq, run, scratch, skip  # noqa: E402
 EXT = os.path.join(ROOT, "build", "atlas_migrate")
 TMP = scratch()
 TOKEN = "atl-" + secrets.token_hex(16)
+TOKEN_B = "atl-" + secrets.token_hex(16)   # another token the stand-in also accepts
 os.environ["ATLAS_TOKEN"] = TOKEN          # getenv() in atlas.hcl reads the process environment
+os.environ["ATLAS_TOKEN_B"] = TOKEN_B
 os.environ["DATABASE_URL"] = "sqlite://app.db"
 SEEN = []                                  # every text the tests saw, grepped for the token
 
@@ -54,7 +56,7 @@ env {
 }
 """
 
-CLOUD = StandIn(DIRS, TOKEN, workdir=TMP, name="plain")
+CLOUD = StandIn(DIRS, [TOKEN, TOKEN_B], workdir=TMP, name="plain")
 
 
 def fresh(name, url=None, ca=None, dirname="app", extra=""):
@@ -256,6 +258,74 @@ def test_rehearsal_inside_a_transaction_sends_nothing():
     eq(len(CLOUD.reports()), n, "nothing reported for a rolled-back rehearsal")
 
 
+TARGET_HCL = """
+atlas {
+  cloud {
+    token = getenv("%s")
+    url   = "%s"
+  }
+}
+env "prod" {
+  url = "sqlite://app.db"
+  migration {
+    dir = "atlas://app"
+  }
+}
+"""
+
+
+def test_kept_report_goes_only_to_its_endpoint_and_token():
+    """A report kept for endpoint A with token A is not sent by a call to
+    endpoint B or with token B (each sends only its own); the next call
+    with A and A sends it."""
+    with StandIn(DIRS, TOKEN, workdir=TMP, name="other") as other:
+        con = fresh("target")
+
+        def use(token_var, url):
+            con.execute("SELECT atlas_config_set(?)", (TARGET_HCL % (token_var, url),))
+
+        def kept():
+            return [r[0] for r in con.execute("SELECT id FROM atlas_migrate_runs WHERE cloud_report IS NOT NULL")]
+
+        use("ATLAS_TOKEN", CLOUD.url)
+        CLOUD.control("500", scope="reportMigration")
+        rep = apply(con)
+        eq(rep["Status"], "succeeded", "run 1")
+        contains(" ".join(rep.get("Warnings", [])), "reporting the deployment failed (kept for the next call)")
+        eq(kept(), [1], "run 1's report is kept")
+        CLOUD.control("ok")
+
+        # endpoint A, token B: only its own report, with token B
+        use("ATLAS_TOKEN_B", CLOUD.url)
+        eq(apply(con)["Status"], "nothing_to_do", "run 2")
+        eq([(r["status"], r["key"]) for r in CLOUD.requests("reportMigration")], [(200, 2)],
+           "reports sent to A with token B")
+        eq(kept(), [1], "run 1's report is still kept")
+
+        # endpoint B, token A: only its own report, to B
+        CLOUD.control("ok")
+        use("ATLAS_TOKEN", other.url)
+        eq(apply(con)["Status"], "nothing_to_do", "run 3")
+        eq([(r["status"], r["key"]) for r in other.requests("reportMigration")], [(200, 1)], "reports sent to B")
+        eq(CLOUD.requests(), [], "nothing sent to A")
+        eq(kept(), [1], "run 1's report is still kept")
+
+        # endpoint A, token A again: the kept report goes first, then its own
+        use("ATLAS_TOKEN", CLOUD.url)
+        rep = apply(con)
+        eq(rep["Status"], "nothing_to_do", "run 4")
+        eq([(r["status"], r["key"]) for r in CLOUD.requests("reportMigration")], [(200, 1), (200, 1)],
+           "reports sent to A with token A")
+        eq(kept(), [], "nothing kept")
+        rows = con.execute("SELECT id, deployment_url IS NOT NULL, cloud_target FROM atlas_migrate_runs ORDER BY id").fetchall()
+        eq([r[:2] for r in rows], [(1, 1), (2, 1), (3, 1), (4, 1)], "every run has its deployment url")
+        targets = [r[2] for r in rows]
+        check(all(t and t.startswith("sha256:") for t in targets), "fingerprints: %r" % targets)
+        eq((targets[0] == targets[3], len(set(targets[:3]))), (True, 3), "one fingerprint per endpoint and token")
+        SEEN.append(dump(con))
+        SEEN.append(other.log_text())
+
+
 def test_version_query_is_not_supported():
     con = fresh("version", dirname="app?version=20240101000001")
     contains(apply_error(con), "not supported")
@@ -267,8 +337,9 @@ def test_token_appears_nowhere():
         SEEN.append(f.read())
     check(len(SEEN) > 10, "collected outputs")
     for i, text in enumerate(SEEN):
-        if TOKEN in (text or ""):
-            raise AssertionError("the token leaked in output #%d: %s" % (i, text[:300]))
+        for tok in (TOKEN, TOKEN_B):
+            if tok in (text or ""):
+                raise AssertionError("a token leaked in output #%d: %s" % (i, text[:300]))
 
 
 if __name__ == "__main__":

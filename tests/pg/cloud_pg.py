@@ -23,6 +23,7 @@ DB = 'cloud_pg'
 # the server was started with it: getenv("ATLAS_TOKEN") in atlas.hcl reads
 # the postmaster's environment, so no query text ever holds the token
 TOKEN = os.environ.get('ATLAS_TOKEN', '')
+TOKEN_B = os.environ.get('ATLAS_TOKEN_B', '')   # another token, also in the server's environment
 SEEN = []
 
 
@@ -68,6 +69,65 @@ def apply():
     return psql('SET search_path = app, public', "SELECT atlas_migrate_apply('prod')")
 
 
+DB_TARGET = 'cloud_pg_target'
+TARGET_HCL = """
+atlas {
+  cloud {
+    token = getenv("%s")
+    url   = "%s"
+  }
+}
+env "prod" {
+  migration {
+    dir = "atlas://app"
+  }
+}
+"""
+
+
+def kept_report_targets(cloud, other):
+    """Kept for endpoint A with token A (the report failed with 500): a call
+    to endpoint B, or with token B, sends only its own report; the next call
+    with A and A sends it.  No column holds a token."""
+    other.start()
+    psql('CREATE DATABASE %s' % DB_TARGET, db='postgres')
+    psql('CREATE EXTENSION atlas_migrate', db=DB_TARGET)
+
+    def call(token_var, url):
+        psql('SELECT atlas_config_set(%s)' % lit(TARGET_HCL % (token_var, url)), db=DB_TARGET)
+        rc, out, err = psql("SELECT atlas_migrate_apply('prod')->>'Status'", db=DB_TARGET)
+        return out.strip() if rc == 0 else err
+
+    def kept():
+        return psql('SELECT string_agg(id::text, \',\' ORDER BY id) FROM atlas_migrate_runs '
+                    'WHERE cloud_report IS NOT NULL', db=DB_TARGET)[1].strip()
+
+    def sent(server):
+        return [(r['status'], r['key']) for r in server.requests('reportMigration')]
+
+    cloud.control('500', scope='reportMigration')
+    st1 = call('ATLAS_TOKEN', cloud.url)
+    k1 = kept()
+    cloud.control('ok')
+    st2 = call('ATLAS_TOKEN_B', cloud.url)
+    s2, k2 = sent(cloud), kept()
+    cloud.control('ok')
+    st3 = call('ATLAS_TOKEN', other.url)
+    s3, a3, k3 = sent(other), cloud.requests(), kept()
+    st4 = call('ATLAS_TOKEN', cloud.url)
+    s4, k4 = sent(cloud), kept()
+    got = [(st1, k1), (st2, s2, k2), (st3, s3, a3, k3), (st4, s4, k4)]
+    want = [('succeeded', '1'), ('nothing_to_do', [(200, 2)], '1'), ('nothing_to_do', [(200, 1)], [], '1'),
+            ('nothing_to_do', [(200, 1), (200, 1)], '')]
+    report(got == want, 'cloud: a kept report is not sent to another endpoint or with another token, '
+           'then is sent with its own', 'got %r want %r' % (got, want))
+    _, t, _ = psql("SELECT string_agg(coalesce(cloud_target, 'NULL'), ' ' ORDER BY id) FROM atlas_migrate_runs", db=DB_TARGET)
+    t = t.split()
+    report(len(t) == 4 and all(x.startswith('sha256:') for x in t) and t[0] == t[3] and len(set(t[:3])) == 3,
+           'cloud: cloud_target is a fingerprint, one per endpoint and token', t)
+    SEEN.append(other.log_text())
+
+
 def main():
     if not TOKEN.startswith('atl-'):
         print('SKIP cloud: the cluster was not started with ATLAS_TOKEN')
@@ -80,7 +140,8 @@ def main():
         '20240101000002_posts.sql': 'CREATE TABLE posts (id bigint PRIMARY KEY, title text);\n'
                                     "INSERT INTO posts VALUES (1, 'hello');\n",
     })
-    cloud = StandIn(dirs, TOKEN, workdir=tmp, name='pg')
+    cloud = StandIn(dirs, [TOKEN] + ([TOKEN_B] if TOKEN_B else []), workdir=tmp, name='pg')
+    other = StandIn(dirs, TOKEN, workdir=tmp, name='pg-other')
     try:
         cloud.start()
     except Exception as e:  # noqa: BLE001
@@ -169,8 +230,16 @@ def main():
                'cloud: an empty 200 reply fails apply and status', (err, err2))
         cloud.control('ok')
 
+        # a kept report goes only to the endpoint and token it was made for
+        if TOKEN_B.startswith('atl-'):
+            kept_report_targets(cloud, other)
+        else:
+            print('SKIP cloud: a kept report goes only to its endpoint and token: ATLAS_TOKEN_B not in the server environment')
+
         # the token is nowhere
         _, runs, _ = psql('SELECT t::text FROM atlas_migrate_runs t')
+        _, runs2, _ = psql('SELECT t::text FROM atlas_migrate_runs t', db=DB_TARGET)
+        runs += runs2
         log = ''
         logfile = os.path.join(os.environ.get('PGHOST', ''), 'server.log')
         if os.path.exists(logfile):
@@ -178,10 +247,11 @@ def main():
                 log = f.read()
         where = [w for w, text in (('psql output', ''.join(SEEN)), ('atlas_migrate_runs', runs),
                                    ('server log', log), ('stand-in log', cloud.log_text()))
-                 if TOKEN in text]
+                 if TOKEN in text or (TOKEN_B and TOKEN_B in text)]
         report(not where, 'cloud: the token appears in no notice, error, run row, report or log', where)
     finally:
         cloud.stop()
+        other.stop()
         subprocess.run(['rm', '-rf', tmp])
 
 

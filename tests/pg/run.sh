@@ -87,6 +87,8 @@ ok "make install"
 
 # a cloud token only the server's environment knows (atlas.hcl: getenv)
 export ATLAS_TOKEN="atl-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+# another token (cloud_pg.py: a kept report is sent only with its own token)
+export ATLAS_TOKEN_B="atl-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 if ! pg_cluster_start "$WORK/pg"; then
 	not_ok "start a throwaway cluster"
 	exit 1
