@@ -44,9 +44,10 @@ def wait_for(what, cond, timeout=20.0):
 def check_row(row, files_applied, to_version, status="running"):
     eq((row["status"], row["files_applied"], row["to_version"], row["target_version"], row["files_pending"]),
        (status, files_applied, to_version, "4", 4), "run row")
+    # the counters follow every file; the stored log is refreshed with them
+    # at most once a second (README), and always after the first file
     log = row["log"] or ""
-    for v in range(1, files_applied + 1):
-        contains(log, "-- migrating version %d\n" % v, "the log so far")
+    contains(log, "-- migrating version 1\n", "the log so far")
     check("-- migrating version %d\n" % (files_applied + 2) not in log,
           "the log holds no file after the next one: %r" % log)
 
