@@ -954,8 +954,7 @@ split_failed(run *r)
 	{
 		mig_rev    *v = &r->revs.v[i];
 
-		if (v->applied == 0 && v->total > 0 && v->error && v->error[0] &&
-			!(v->type & MIG_REV_BASELINE))
+		if (mig_rev_failed_attempt(v))
 		{
 			if (mig_revs_push(&r->failed, v) != MIG_OK)
 				return mig_err_set(r->err, MIG_ENOMEM, "out of memory");

@@ -522,6 +522,12 @@ int			mig_revs_push(mig_revs *rs, const mig_rev *r);
 /* Index of the row with this version in rs (ascending, bytewise), or -1. */
 long		mig_revs_find(const mig_revs *rs, const char *version);
 
+/*
+ * A failed attempt that applied nothing (applied = 0 with an error, the row
+ * tx mode file leaves): not history when pending files are computed.
+ */
+bool		mig_rev_failed_attempt(const mig_rev *r);
+
 /* The operator_version the extension writes: "atlas_migrate v0.2.0". */
 #define MIG_OPERATOR_VERSION "atlas_migrate v" MIG_VERSION
 

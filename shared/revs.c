@@ -62,6 +62,13 @@ mig_rev_copy(mig_rev *dst, const mig_rev *src)
 	return MIG_OK;
 }
 
+bool
+mig_rev_failed_attempt(const mig_rev *r)
+{
+	return r->applied == 0 && r->total > 0 && r->error && r->error[0] &&
+		!(r->type & MIG_REV_BASELINE);
+}
+
 int
 mig_revs_push(mig_revs *rs, const mig_rev *r)
 {

@@ -488,8 +488,7 @@ mig_status(const mig_dir *dir, const mig_revs *revs, const mig_run_cfg *cfg,
 
 		if (v->type & MIG_REV_BASELINE)
 			baseline = v->version;
-		if (v->applied == 0 && v->total > 0 && v->error && v->error[0] &&
-			!(v->type & MIG_REV_BASELINE))
+		if (mig_rev_failed_attempt(v))
 			continue;
 		if (mig_revs_push(&history, v) != MIG_OK)
 			goto oom;
