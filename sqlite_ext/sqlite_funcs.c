@@ -227,6 +227,7 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	mig_run_out_init(&out);
 	mig_err_clear(&err);
 	sqlite_db_init(&sdb, db, autocommit ? HOST_OWN_TX : HOST_SAVEPOINT);
+	sqlite_history_init(&hist, &sdb);
 
 	/* DESIGN §2: alone in autocommit, or inside the caller's transaction */
 	if ((autocommit && sqlite3_txn_state(db, NULL) != SQLITE_TXN_NONE) ||
@@ -271,7 +272,6 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	if (sqlite_db_ensure_tables(db, &err) != MIG_OK)
 		goto fail;
 
-	sqlite_history_init(&hist, &sdb);
 	ropts.send_reports = autocommit;
 	ropts.report_log = true;
 	ropts.lock_first = true;
@@ -288,6 +288,7 @@ fail:
 	sqlite_result_mig_err(ctx, &err);
 done:
 	sqlite_db_wait_end(&sdb);
+	sqlite_history_close(&hist);
 	sqlite_db_close(&sdb);
 	if (old_busy >= 0)
 		sqlite3_busy_timeout(db, old_busy);

@@ -89,15 +89,22 @@ static int
 h_progress(mig_history *h, int64_t run_id, const mig_run_row *row, mig_err *err)
 {
 	sqlite_history *s = HIST(h);
-	sqlite3_stmt *st;
 	int			rc;
 
-	if ((rc = prepare(s->db, "UPDATE main." SQLITE_RUNS_TABLE " SET status = ?2, from_version = ?3, "
-					  "to_version = ?4, target_version = ?5, files_applied = ?6, files_pending = ?7, "
-					  "error = ?8, log = coalesce(?9, log) WHERE id = ?1", &st, err)) != MIG_OK)
-		return rc;
-	bind_row(st, run_id, row);
-	return step_done(s->db, st, err);
+	/* after every file: prepared once per run, like the revision upsert */
+	if (s->progress_stmt == NULL &&
+		sqlite3_prepare_v3(s->db, "UPDATE main." SQLITE_RUNS_TABLE " SET status = ?2, from_version = ?3, "
+						   "to_version = ?4, target_version = ?5, files_applied = ?6, files_pending = ?7, "
+						   "error = ?8, log = coalesce(?9, log) WHERE id = ?1",
+						   -1, SQLITE_PREPARE_PERSISTENT, &s->progress_stmt, NULL) != SQLITE_OK)
+		return sqlite_db_error(s->db, err);
+	bind_row(s->progress_stmt, run_id, row);
+	rc = sqlite3_step(s->progress_stmt);
+	sqlite3_reset(s->progress_stmt);
+	sqlite3_clear_bindings(s->progress_stmt);
+	if (rc != SQLITE_DONE)
+		return sqlite_db_error(s->db, err);
+	return MIG_OK;
 }
 
 static int
@@ -204,4 +211,11 @@ sqlite_history_init(sqlite_history *h, sqlite_db *sdb)
 	h->base.warning = NULL;		/* warnings are in the returned report */
 	h->db = sdb->db;
 	h->sdb = sdb;
+}
+
+void
+sqlite_history_close(sqlite_history *h)
+{
+	sqlite3_finalize(h->progress_stmt);
+	h->progress_stmt = NULL;
 }

@@ -52,9 +52,11 @@ typedef struct sqlite_history {
 	mig_history base;
 	sqlite3    *db;
 	sqlite_db  *sdb;
+	sqlite3_stmt *progress_stmt;	/* cached per-file update */
 } sqlite_history;
 
 void		sqlite_history_init(sqlite_history *h, sqlite_db *sdb);
+void		sqlite_history_close(sqlite_history *h);
 
 /*
  * Bound every wait of this call by timeout_ms from now: installs a busy
