@@ -112,6 +112,16 @@ extern bool pg_ext_reads_server_files(Oid role);
 /* Quoted "schema"."name" of one of the extension's own relations. */
 extern char *pg_ext_relname(const char *name);
 
+/* ---------------------------------------------------------------- pg_funcs.c */
+
+/*
+ * Resolve the stored config for env with the call's options (JSON or
+ * NULL): getenv() only when getenv_ok.  MIG_OK, or the error in err (a
+ * denied getenv() explains why).
+ */
+extern int	pg_resolve_call(const char *hcl, const char *env, const char *opts_json,
+							bool getenv_ok, mig_run_cfg *cfg, mig_err *err);
+
 /* ---------------------------------------------------------------- pg_error.c */
 
 /* The SQLSTATE for a core error. */

@@ -110,6 +110,31 @@ getenv_denied_detail(mig_err *err)
 	mig_err_hint(err, "Have such a role store the configuration with atlas_config_set(), or pass the value through vars.");
 }
 
+/*
+ * The call's configuration, the same way at every entry (apply's checks,
+ * the in-transaction path, status, the worker): the options (JSON, may be
+ * NULL), getenv() allowed only when the config's author may read the
+ * server's files, and the env resolved.  MIG_OK or the error in err.
+ */
+int
+pg_resolve_call(const char *hcl, const char *env, const char *opts_json, bool getenv_ok,
+				mig_run_cfg *cfg, mig_err *err)
+{
+	mig_opts	o;
+	int			rc = MIG_OK;
+
+	mig_opts_init(&o);
+	memset(cfg, 0, sizeof(*cfg));
+	if (opts_json)
+		rc = mig_opts_parse_json(opts_json, strlen(opts_json), &o, err);
+	o.deny_getenv = !getenv_ok;
+	if (rc == MIG_OK)
+		rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, cfg, err);
+	mig_opts_free(&o);
+	getenv_denied_detail(err);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- atlas_config_set */
 
 Datum
@@ -219,20 +244,12 @@ check_input(const char *hcl, const char *env, const char *opts_json, bool getenv
 			char **dir_url, char **redacted)
 {
 	char	   *search_path = NULL;
-
-	mig_opts	o;
 	mig_run_cfg cfg;
 	mig_err		err;
 	int			rc;
 
-	mig_opts_init(&o);
 	mig_err_clear(&err);
-	memset(&cfg, 0, sizeof(cfg));
-	rc = mig_opts_parse_json(opts_json, strlen(opts_json), &o, &err);
-	o.deny_getenv = !getenv_ok;
-	if (rc == MIG_OK)
-		rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, &cfg, &err);
-	getenv_denied_detail(&err);
+	rc = pg_resolve_call(hcl, env, opts_json, getenv_ok, &cfg, &err);
 	if (rc == MIG_OK)
 	{
 		*dir_url = pstrdup(cfg.dir_url);
@@ -241,7 +258,6 @@ check_input(const char *hcl, const char *env, const char *opts_json, bool getenv
 			search_path = pstrdup(cfg.db_schema);
 	}
 	mig_run_cfg_free(&cfg);
-	mig_opts_free(&o);
 	if (rc != MIG_OK)
 		raise_core(&err);
 	check_url_search_path(env, search_path);
@@ -790,7 +806,6 @@ end_apply(job_state *js)
 static Datum
 apply_here(const apply_input *in)
 {
-	mig_opts	opts;
 	mig_run_cfg cfg;
 	mig_run_opts ropts;
 	mig_run_out out;
@@ -808,15 +823,9 @@ apply_here(const apply_input *in)
 				 errdetail("Inside a transaction block the migrations run in the caller's own transaction, which the call cannot leave running."),
 				 errhint("Call atlas_migrate_apply(..., wait => false) outside BEGIN ... COMMIT.")));
 
-	mig_opts_init(&opts);
-	memset(&cfg, 0, sizeof(cfg));
 	mig_run_out_init(&out);
 	mig_err_clear(&err);
-	rc = mig_opts_parse_json(in->opts_json, strlen(in->opts_json), &opts, &err);
-	opts.deny_getenv = !in->getenv_ok;
-	if (rc == MIG_OK)
-		rc = mig_resolve(in->hcl, in->hcl ? strlen(in->hcl) : 0, in->env, &opts, &cfg, &err);
-	mig_opts_free(&opts);
+	rc = pg_resolve_call(in->hcl, in->env, in->opts_json, in->getenv_ok, &cfg, &err);
 	if (rc != MIG_OK)
 	{
 		mig_run_cfg_free(&cfg);
@@ -985,7 +994,6 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *env = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *hcl;
-	mig_opts	o;
 	mig_run_cfg cfg;
 	mig_dir		dir;
 	mig_revs	revs;
@@ -998,9 +1006,7 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	hcl = pg_store_config_get(&getenv_ok);
 
-	mig_opts_init(&o);
 	mig_err_clear(&err);
-	memset(&cfg, 0, sizeof(cfg));
 	memset(&revs, 0, sizeof(revs));
 	memset(&db, 0, sizeof(db));
 	mig_dir_init(&dir);
@@ -1010,9 +1016,7 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 	db.lex_flags = MIG_LEX_POSTGRES;
 	db.interrupted = status_interrupted;
 
-	o.deny_getenv = !getenv_ok;
-	rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, &cfg, &err);
-	getenv_denied_detail(&err);
+	rc = pg_resolve_call(hcl, env, NULL, getenv_ok, &cfg, &err);
 	if (rc != MIG_OK)
 		raise_core(&err);
 	PG_TRY();
@@ -1065,7 +1069,6 @@ atlas_migrate_status(PG_FUNCTION_ARGS)
 		mig_revs_free(&revs);
 		mig_dir_free(&dir);
 		mig_run_cfg_free(&cfg);
-		mig_opts_free(&o);
 	}
 	PG_END_TRY();
 	return (Datum) 0;

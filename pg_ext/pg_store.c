@@ -339,7 +339,7 @@ running_run(void *p)
 	bool		isnull;
 
 	sql = psprintf("SELECT id FROM %s WHERE status OPERATOR(pg_catalog.=) 'running' "
-				   "AND worker_pid OPERATOR(pg_catalog.=) $1 ORDER BY id DESC LIMIT 1",
+				   "AND worker_pid OPERATOR(pg_catalog.=) $1 ORDER BY id USING OPERATOR(pg_catalog.>) LIMIT 1",
 				   pg_ext_relname("atlas_migrate_runs"));
 	values[0] = Int32GetDatum(a->worker_pid);
 	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)

@@ -116,7 +116,6 @@ run_started(int64 run_id, void *arg)
 static void
 run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 {
-	mig_opts	opts;
 	mig_run_cfg cfg;
 	mig_run_opts ropts;
 	mig_run_out out;
@@ -125,16 +124,12 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 	pg_history	hist;
 	int			rc;
 
-	mig_opts_init(&opts);
-	memset(&cfg, 0, sizeof(cfg));
 	mig_run_out_init(&out);
 	mig_err_clear(&err);
 	memset(&db, 0, sizeof(db));
 
-	rc = mig_opts_parse_json(opts_json, strlen(opts_json), &opts, &err);
-	opts.deny_getenv = job->deny_getenv;
-	if (rc == MIG_OK)
-		rc = mig_resolve(hcl, strlen(hcl), env, &opts, &cfg, &err);
+	/* the caller resolved the same input already; the result is the same */
+	rc = pg_resolve_call(hcl, env, opts_json, !job->deny_getenv, &cfg, &err);
 	if (rc == MIG_OK)
 	{
 		pg_db_init(&db, &cfg, job, &stop_requested);
@@ -152,7 +147,6 @@ run_job(pg_job *job, const char *hcl, const char *env, const char *opts_json)
 
 	mig_run_out_free(&out);
 	mig_run_cfg_free(&cfg);
-	mig_opts_free(&opts);
 }
 
 /*
