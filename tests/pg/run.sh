@@ -103,9 +103,6 @@ as_postgres "ln -s '$FIX' '$WORK/pg/data/atlas_fixtures'"
 export PGCONNECT_TIMEOUT=10
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
-# now_ms: wall clock in milliseconds
-now_ms() { date +%s%3N; }
-
 # newdb NAME HCL: a database with the extension and this atlas.hcl
 newdb() {
 	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $1" &&
@@ -121,15 +118,7 @@ env_hcl() {
 # q DB SQL: one value
 q() { "${PSQL[@]}" -d "$1" -At -c "$2"; }
 
-# wait_until SECONDS DB EXPR: poll until SELECT EXPR returns true
-wait_until() {
-	local deadline=$(($(now_ms) + $1 * 1000))
-	while [ "$(now_ms)" -lt "$deadline" ]; do
-		[ "$(q "$2" "SELECT ($3)" 2>/dev/null)" = t ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# waiting for conditions: wait_until, wait_value, wait_file (tests/pg/lib.sh)
 
 # ---------------------------------------------------------------- pg_regress
 
@@ -159,7 +148,7 @@ if wait_until 10 crash "(SELECT count(*) FROM pg_stat_activity WHERE backend_typ
 	kill -9 "$(q crash "SELECT pid FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'")"
 	wait "${BG_PIDS[-1]}" 2>/dev/null
 	# the server restarts after a crash
-	wait_until 30 crash "true" || true
+	wait_until 30 crash "true" "the server to accept connections again after the crash"
 	check "a crash leaves the run row 'running'" \
 		test "$(q crash "SELECT status FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1")" = running
 	"${PSQL[@]}" -d crash -c "SELECT atlas_config_set(\$\$$(env_hcl dev sleepy_fixed)\$\$)" >/dev/null
@@ -241,22 +230,22 @@ check "installed in schema tools: applies on a fresh database (tools does not co
 	"$(q ownschema "SELECT count(*) FROM tools.atlas_migrate_runs WHERE status = 'succeeded'")" = 1
 
 # notices arrive while the run is still going
+# (file 3 sleeps 1.5 s after its NOTICE: when the NOTICE has arrived, the
+# run row must still say running; NOTICEs held back to the end would arrive
+# only after the run row was finished)
 newdb stream "$(env_hcl dev concurrent)"
-t0=$(now_ms)
 ( "${PSQL[@]}" -d stream -c "SELECT atlas_migrate_apply('dev')" >"$LOG/stream.out" 2>"$LOG/stream.err" ) &
 BG_PIDS+=($!)
-seen=""
-while [ $(($(now_ms) - t0)) -lt 5000 ]; do
-	if grep -q "migrating version 3" "$LOG/stream.err" 2>/dev/null; then
-		seen=$(($(now_ms) - t0))
-		break
-	fi
-	sleep 0.05
-done
-wait "${BG_PIDS[-1]}"
-done_ms=$(($(now_ms) - t0))
-check "NOTICEs stream as they happen (file 3 seen at ${seen:-never} ms, call done at $done_ms ms)" \
-	test -n "$seen" -a "${seen:-0}" -lt $((done_ms - 800))
+stream_bg=$!
+if wait_file 30 "$LOG/stream.err" "migrating version 3"; then
+	row=$(q stream "SELECT status || ', ' || files_applied || ' files applied' FROM atlas_migrate_runs WHERE id = 1")
+	wait "$stream_bg"
+	check "NOTICEs stream as they happen: file 3's arrives while the run row says running (${row:-no row})" \
+		test "${row%%,*}" = running -a "$(q stream "SELECT status FROM atlas_migrate_runs WHERE id = 1")" = succeeded
+else
+	wait "$stream_bg"
+	not_ok "NOTICEs stream as they happen: file 3's NOTICE never arrived" "$(cat "$LOG/stream.err")"
+fi
 
 # ---------------------------------------------------------------- 3. CREATE INDEX CONCURRENTLY, self-blocks
 
@@ -431,24 +420,34 @@ check "statement_timeout of the caller bounds the run (${el} ms)" \
 newdb conc "$(env_hcl dev concurrent)
 $(env_hcl quick concurrent '    lock_timeout = "0s"
 ')"
-run_eight() { # $1 = extra arguments, $2 = output prefix
-	local i pids=()
-	# a gate: every session waits on a shared advisory lock the gate holds for 1.5 s
-	( q conc "SELECT pg_advisory_lock(4242), pg_sleep(1.5)" >/dev/null ) &
-	local gate=$!
-	sleep 0.3
+# run_eight ARGS PREFIX [COMMAND...]: eight sessions call atlas_migrate_apply(ARGS)
+# at the same moment; COMMAND (if any) runs while they do
+run_eight() {
+	local args=$1 prefix=$2 i gate pids=()
+	shift 2
+	# a gate: a session holds advisory lock 4242 until all eight wait for it
+	( PGAPPNAME=gate psql -X -q -d conc -c "SELECT pg_advisory_lock(4242)" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 ) &
+	gate=$!
+	BG_PIDS+=($gate)
+	wait_until 30 conc "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.objid = 4242 AND l.granted AND a.application_name = 'gate' AND a.wait_event = 'PgSleep')" \
+		"the gate session to hold advisory lock 4242"
 	for i in 1 2 3 4 5 6 7 8; do
 		( psql -X -d conc -At -v VERBOSITY=verbose -c "SELECT pg_advisory_lock_shared(4242)" \
-			-c "SELECT atlas_migrate_apply($1)->>'Status'" >"$LOG/$2.$i.out" 2>"$LOG/$2.$i.err" ) &
+			-c "SELECT atlas_migrate_apply($args)->>'Status'" >"$LOG/$prefix.$i.out" 2>"$LOG/$prefix.$i.err" ) &
 		pids+=($!)
 	done
+	wait_until 30 conc "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted) = 8" \
+		"eight sessions waiting at the gate"
+	q conc "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gate'" >/dev/null
+	[ $# -gt 0 ] && "$@"
 	wait $gate "${pids[@]}"
 }
-t0=$(now_ms)
-( sleep 2.5; q conc "SELECT classid || ',' || objid || ',' || objsubid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 2686470616" >"$LOG/conc.locks" ) &
-lockpeek=$!
-run_eight "'dev'" conc
-wait $lockpeek
+# while one of them applies (file 3 sleeps 1.5 s), what pg_locks shows of its lock
+peek_atlas_lock() {
+	wait_value 30 conc "SELECT classid || ',' || objid || ',' || objsubid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 2686470616" \
+		"Atlas's advisory lock granted in pg_locks" >"$LOG/conc.locks"
+}
+run_eight "'dev'" conc peek_atlas_lock
 check "eight sessions: every file applied exactly once" \
 	test "$(q conc "SELECT string_agg(version || ':' || n, ',' ORDER BY version) FROM (SELECT version, count(*) n FROM exec_log GROUP BY version) s")" = "1:1,2:1,3:1,4:1,5:1"
 check "eight sessions: one applied, seven waited and found nothing to do" \
@@ -544,10 +543,7 @@ if wait_until 10 notify "EXISTS (SELECT 1 FROM pg_stat_activity WHERE applicatio
 	q notify "SELECT atlas_migrate_apply('dev')" >/dev/null 2>&1
 	q notify "SELECT atlas_migrate_apply('dev')" >/dev/null 2>&1
 	q notify "SELECT atlas_migrate_apply('bad', allow_dirty => true)" >/dev/null 2>&1
-	deadline=$(($(now_ms) + 30000))
-	while [ "$(grep -c '^Asynchronous notification "atlas_migrate"' "$LOG/listen.out")" -lt 4 ] && [ "$(now_ms)" -lt "$deadline" ]; do
-		sleep 0.1
-	done
+	wait_file 30 "$LOG/listen.out" '^Asynchronous notification "atlas_migrate"' 4
 	n=1
 	for want in \
 		'{"run_id" : 1, "env" : "dev", "status" : "succeeded", "from_version" : null, "to_version" : null, "target_version" : "5", "files_applied" : 0, "files_pending" : 5, "dry_run" : true}' \
@@ -558,6 +554,8 @@ if wait_until 10 notify "EXISTS (SELECT 1 FROM pg_stat_activity WHERE applicatio
 			grep -qF "Asynchronous notification \"atlas_migrate\" with payload \"$want\" received from server process with PID" "$LOG/listen.out"
 		n=$((n + 1))
 	done
+else
+	not_ok "LISTEN atlas_migrate: the listening session never started" "$(cat "$LOG/listen.out")"
 fi
 kill "$listener" 2>/dev/null
 wait "$listener" 2>/dev/null
