@@ -10,6 +10,7 @@
 #   wait_until SECONDS DB EXPR [WHAT]     until SELECT EXPR is true
 #   wait_value SECONDS DB QUERY [WHAT]    until QUERY returns a row; prints its value
 #   wait_file SECONDS FILE PATTERN [N]    until FILE holds N lines matching PATTERN
+#   wait_pid SECONDS PID [WHAT]           until the background process PID has ended
 # SECONDS is a generous deadline, not an expected duration: on timeout they
 # print "# timed out after SECONDS s waiting for WHAT" (a TAP comment) and
 # return 1, so the test that called them fails naming what never came.
@@ -134,4 +135,19 @@ wait_file() {
 	done
 	wait_timed_out "$1" "$want line(s) matching '$3' in $2"
 	return 1
+}
+
+# wait_pid SECONDS PID [WHAT]: poll every 0.05 s until the background
+# process PID (a child of this shell) has ended, then reap it
+wait_pid() {
+	local deadline=$(($(now_ms) + $1 * 1000))
+	while kill -0 "$2" 2>/dev/null; do
+		if [ "$(now_ms)" -ge "$deadline" ]; then
+			wait_timed_out "$1" "${3:-process $2 to end}"
+			return 1
+		fi
+		sleep 0.05
+	done
+	wait "$2" 2>/dev/null
+	return 0
 }
