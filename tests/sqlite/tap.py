@@ -68,6 +68,30 @@ def connect(path, isolation_level=None, **kw):
     return con
 
 
+def local_hcl(dirpath, env="local", extra=""):
+    """atlas.hcl with one env reading file://dirpath; extra goes into its migration block."""
+    return """
+env "%s" {
+  url = "sqlite://test.db"
+  migration {
+    dir = "file://%s"
+    %s
+  }
+}
+""" % (env, dirpath, extra)
+
+
+def fresh_db(dbpath, hcl):
+    """A connection to a new, empty database at dbpath (any old file, journal
+    and lock sidecar removed) with hcl stored as its configuration."""
+    for p in (dbpath, dbpath + "-journal", dbpath + ".atlas-lock"):
+        if os.path.exists(p):
+            os.remove(p)
+    con = connect(dbpath)
+    con.execute("SELECT atlas_config_set(?)", (hcl,))
+    return con
+
+
 def apply_error(con, env="local", opts=None):
     """The error text of a failing atlas_migrate_apply.  opts None: the
     one-argument call; a dict: its JSON; bytes: passed as text unchanged.

@@ -12,7 +12,7 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import EXT, apply_error, check, connect, contains, eq, run, scratch, user_tables  # noqa: E402
+from tap import EXT, apply_error, check, contains, eq, fresh_db, local_hcl, run, scratch, user_tables  # noqa: E402
 
 TMP = scratch()
 
@@ -49,20 +49,7 @@ def setup(name, files):
     d = os.path.join(TMP, name)
     os.makedirs(d, exist_ok=True)
     dirpath = write_dir(os.path.join(d, "migrations"), files)
-    dbpath = os.path.join(d, "test.db")
-    for p in (dbpath, dbpath + "-journal", dbpath + ".atlas-lock"):
-        if os.path.exists(p):
-            os.remove(p)
-    con = connect(dbpath)
-    con.execute("SELECT atlas_config_set(?)", ("""
-env "local" {
-  url = "sqlite://test.db"
-  migration {
-    dir = "file://%s"
-  }
-}
-""" % dirpath,))
-    return con
+    return fresh_db(os.path.join(d, "test.db"), local_hcl(dirpath))
 
 
 def status_error(con):

@@ -14,7 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tap import (CONFORMANCE, EXT, ROOT, apply_error, atlas_sum, check, connect,  # noqa: E402
-                 contains, eq, need_conformance, run, scratch, skip, wait_for, write_dir)
+                 contains, eq, fresh_db, need_conformance, run, scratch, skip, wait_for, write_dir)
+from tap import local_hcl as hcl  # noqa: E402
 
 TMP = scratch()
 
@@ -28,29 +29,13 @@ FIVE = {
 }
 
 
-def hcl(dirpath, env="local", extra=""):
-    return """
-env "%s" {
-  url = "sqlite://test.db"
-  migration {
-    dir = "file://%s"
-    %s
-  }
-}
-""" % (env, dirpath, extra)
-
-
 def setup(name, files, extra=""):
     """A fresh database and a directory; returns (con, dbpath, dirpath)."""
     d = os.path.join(TMP, name)
     os.makedirs(d, exist_ok=True)
     dirpath = write_dir(os.path.join(d, "migrations"), files)
     dbpath = os.path.join(d, "test.db")
-    for p in (dbpath, dbpath + "-journal", dbpath + ".atlas-lock"):
-        if os.path.exists(p):
-            os.remove(p)
-    con = connect(dbpath)
-    con.execute("SELECT atlas_config_set(?)", (hcl(dirpath, extra=extra),))
+    con = fresh_db(dbpath, hcl(dirpath, extra=extra))
     return con, dbpath, dirpath
 
 
