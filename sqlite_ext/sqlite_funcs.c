@@ -264,7 +264,7 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 			old_busy = sqlite3_column_int(st, 0);
 		sqlite3_finalize(st);
 	}
-	sqlite_db_wait_begin(&sdb, opts.lock_timeout_ms >= 0 ? opts.lock_timeout_ms : 10000 /* §g.8 */);
+	sqlite_db_wait_begin(&sdb, mig_opts_given(&opts, MIG_OPT_LOCK_TIMEOUT) ? opts.lock_timeout_ms : 10000 /* §g.8 */);
 	if (load_cfg(db, env, &opts, &cfg, &err) != MIG_OK)
 		goto fail;
 	sdb.deadline_ns += (cfg.lock_timeout_ms - sdb.lock_timeout_ms) * 1000000;
