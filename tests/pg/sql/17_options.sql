@@ -49,7 +49,9 @@ CREATE SCHEMA t17f;
 SET client_min_messages = warning;
 SET atlas_migrate.tx_mode = 'all';
 -- the server setting applies: the file's txmode none directive conflicts with it
+\set VERBOSITY terse
 SELECT atlas_migrate_apply('plain');
+\set VERBOSITY default
 -- the call's argument wins over the server setting
 SELECT r->>'Status', jsonb_array_length(r->'Applied') FROM atlas_migrate_apply('plain', tx_mode => 'file') r;
 -- the env's attribute wins over the server setting
