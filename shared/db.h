@@ -144,7 +144,8 @@ typedef struct mig_run_cfg {
 	 */
 	int64_t		stmt_lock_timeout_ms;
 	int64_t		lock_retries;
-	mig_severity check;			/* refuse to start at this severity (NONE: no) */
+	mig_severity check;			/* preflight: refuse to start at this severity (NONE: no) */
+	mig_opt_source source[MIG_NOPTS];	/* where each option's value came from */
 	/* Cloud (§j) */
 	bool		cloud;				/* token present */
 	bool		cloud_dir;			/* dir is atlas:// (fetch + report) */
@@ -164,6 +165,16 @@ void		mig_run_cfg_free(mig_run_cfg *c);
  */
 int			mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 						const mig_opts *opts, mig_run_cfg *out, mig_err *err);
+
+/*
+ * mig_resolve with the host's server-wide defaults (NULL: none).  Each
+ * option comes from the call, else the env's atlas.hcl attribute, else the
+ * server default, else its built-in default (mig_opt_defs); out->source
+ * says which.
+ */
+int			mig_resolve_ex(const char *hcl, size_t hcl_len, const char *env_name,
+						   const mig_opts *opts, const mig_opts *server,
+						   mig_run_cfg *out, mig_err *err);
 
 /* A URL with its password replaced by "xxxxx" (NULL on OOM). */
 char	   *mig_url_redact(const char *url);

@@ -278,7 +278,7 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	 * configuration is read, then the resolved one.
 	 */
 	old_busy = busy_timeout_ms(db);
-	sqlite_db_wait_begin(&sdb, opts.lock_timeout_ms >= 0 ? opts.lock_timeout_ms : 10000 /* §g.8 */);
+	sqlite_db_wait_begin(&sdb, mig_opts_given(&opts, MIG_OPT_LOCK_TIMEOUT) ? opts.lock_timeout_ms : 10000 /* §g.8 */);
 	if ((rc = load_cfg(db, env, &opts, &cfg, &err)) != MIG_OK)
 		goto done;
 	sdb.deadline_ns += (cfg.lock_timeout_ms - sdb.lock_timeout_ms) * 1000000;

@@ -1463,7 +1463,7 @@ test_opts_json(void **state)
 			assert_string_equal(err.msg, cases[i].msg);
 		if (i == 0)
 		{
-			assert_true(o.has_amount);
+			assert_true(mig_opts_given(&o, MIG_OPT_AMOUNT));
 			assert_int_equal(o.amount, 2);
 			assert_true(o.dry_run);
 			assert_int_equal(o.tx_mode, MIG_TX_NONE);

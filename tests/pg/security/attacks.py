@@ -26,7 +26,7 @@ from standin import StandIn, write_dir  # noqa: E402
 
 TOKEN = os.environ.get('ATLAS_TOKEN', '')
 SEEN = []
-APPLY_SIG = 'atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, text, integer, text)'
+APPLY_SIG = 'atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, text, integer, text, text)'
 PIN = 'SET search_path = pg_catalog, pg_temp'
 
 
