@@ -323,7 +323,7 @@ def pg_ext(cl, dirpath, name):
     cl.psql(name, "SELECT atlas_config_set(%s)" % sql_quote(hcl))
     t, out, mem = measured(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", name, "-c",
                             "SET client_min_messages = warning; SELECT atlas_migrate_apply('bench')->>'Status'"],
-                           env=cl.env, server="atlas_migrate")
+                           env=cl.env, server="postgres: atlas_migrate")
     if "succeeded" not in out:
         raise RuntimeError("pg ext: " + out)
     return t, mem
