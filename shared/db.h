@@ -269,6 +269,28 @@ int			mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 
 /* ---------------------------------------------------------------- output */
 
+/*
+ * Statement text kept in the stored log and the JSON report (README,
+ * "Stored log and report"), so a large file is not stored again in full:
+ * each statement at most MIG_KEEP_STMT bytes, cut on a character boundary
+ * and followed by the marker "… (N bytes)" (N: the statement's whole
+ * length); and once a run's log, or report, holds MIG_KEEP_STMTS bytes of
+ * statement text, the rest of each file's statements become one entry
+ * "… K more statements (N bytes)".  The NOTICE stream (mig_db.log) and the
+ * revision row's error_stmt keep the whole text, as Atlas shows it.
+ */
+#define MIG_KEEP_STMT 4096
+#define MIG_KEEP_STMTS ((size_t) 256 * 1024)
+
+/* The ellipsis of the markers: "…", or "..." when the host's texts are not UTF-8. */
+const char *mig_keep_ellipsis(void);
+
+/* Append statement s as kept: whole up to MIG_KEEP_STMT bytes, else cut + marker. */
+int			mig_keep_stmt(mig_buf *b, const char *s, size_t n);
+
+/* Append the entry for statements not kept: "… K more statements (N bytes)". */
+int			mig_keep_omitted(mig_buf *b, size_t nstmts, size_t nbytes);
+
 /* Go duration text (§h.1): "0s", "8.60933ms", "1m1.5s". */
 void		mig_fmt_duration(int64_t ns, char *out, size_t outsz);
 

@@ -163,6 +163,13 @@ size_t		mig_text_len(const char *s, size_t n);
 bool		mig_text_len_partial(const char *s, size_t n);
 
 /*
+ * The longest prefix of s[0..n) of at most max bytes that ends on a
+ * character boundary in the host's encoding (a byte that starts no valid
+ * character counts as one), for cutting text without splitting characters.
+ */
+size_t		mig_text_cut(const char *s, size_t n, size_t max);
+
+/*
  * A JSON string of host text: as mig_buf_json_str when the host's texts are
  * UTF-8; otherwise in the host's encoding, for the host's own JSON parser
  * (jsonb_in reads JSON text in the database encoding), characters copied

@@ -21,9 +21,9 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "cloud.h"
+#include "curl_lazy.h"
 
 /* §j.3 and §j.4 documents, byte for byte as Atlas sends them. */
 static const char DIRSTATE_QUERY[] =
@@ -657,6 +657,8 @@ global_init(mig_err *err)
 
 	if (done)
 		return MIG_OK;
+	if (mig_curl_load(err) != MIG_OK)
+		return MIG_ECLOUD;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return mig_err_set(err, MIG_ECLOUD, "libcurl initialisation failed");
 	done = true;
@@ -681,6 +683,8 @@ endpoint_open(const mig_run_cfg *cfg, endpoint *ep, mig_err *err)
 	ep->url = cfg->cloud_url && cfg->cloud_url[0] ? cfg->cloud_url : MIG_CLOUD_DEFAULT_URL;
 	if ((ep->shown = mig_url_redact(ep->url)) == NULL)
 		return mig_err_set(err, MIG_ENOMEM, "out of memory");
+	if ((rc = mig_curl_load(err)) != MIG_OK)
+		return rc;
 	if ((u = curl_url()) == NULL)
 	{
 		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");

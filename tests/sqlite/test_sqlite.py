@@ -746,6 +746,36 @@ def test_atlas_split_presets():
         contains(str(e), "Nope")
 
 
+def test_long_statement_cut_in_log_and_report_whole_in_error_stmt():
+    """Issue 12: the stored log and the report keep 4 KB of a statement and
+    say how long it was; the database ran it whole, and error_stmt is whole."""
+    long_ok = "INSERT INTO t VALUES ('%s');" % ("x" * 10240)
+    long_bad = "INSERT INTO nope VALUES ('%s');" % ("y" * 10240)
+    files = {"1_t.sql": "CREATE TABLE t (v text);\n" + long_ok + "\n",
+             "2_bad.sql": long_bad + "\n"}
+    con, dbpath, dirpath = setup("long_stmt", files)
+    rep = apply(con, opts={"amount": 1})
+    cut_ok = long_ok[:4096] + "\u2026 (%d bytes)" % len(long_ok)
+    eq(rep["Applied"][0]["Applied"], ["CREATE TABLE t (v text);", cut_ok], "report")
+    contains(rep["Log"], "    -> " + cut_ok + "\n  -- ok (")
+    check(long_ok not in rep["Log"], "the returned log holds no whole statement")
+    eq(con.execute("SELECT length(v) FROM t").fetchone()[0], 10240, "the whole statement ran")
+    h = runs(con)[-1]
+    contains(h["log"], "    -> " + cut_ok + "\n")
+    check(long_ok not in h["log"] and long_ok not in h["report"], "the run row holds no whole statement")
+    eq(json.loads(h["report"])["Applied"][0]["Applied"][1], cut_ok, "stored report")
+
+    contains(apply_error(con), "no such table: nope")
+    r = revs(con)[1]
+    eq(r["error_stmt"], long_bad, "error_stmt keeps the whole statement")
+    h = runs(con)[-1]
+    cut_bad = long_bad[:4096] + "\u2026 (%d bytes)" % len(long_bad)
+    contains(h["log"], "    -> " + cut_bad + "\n    no such table: nope\n")
+    stored = json.loads(h["report"])
+    eq(stored["Applied"][0]["Error"]["Stmt"], cut_bad, "Error.Stmt in the stored report")
+    check(long_bad not in h["log"] and long_bad not in h["report"], "the failed run's row holds no whole statement")
+
+
 if __name__ == "__main__":
     if not os.path.exists(EXT + ".so"):
         print("1..0 # SKIP %s.so not built" % EXT)
