@@ -82,6 +82,8 @@ eval_variables(evalctx *x, const mig_vars *vars)
 			if ((rc = hcl_eval(x, d->def->value, &v)) != MIG_OK)
 				return rc;
 		}
+		else if (x->partial)
+			v = hcl_v_unknown();
 		else
 			return mig_err_set(x->err, MIG_ECONFIG, "%d:%d: missing value for required variable \"%s\"",
 							   d->blk->line, d->blk->col, d->name);
@@ -120,7 +122,7 @@ eval_string_attr(evalctx *x, const body *b, const char *name, const char *where,
 		return MIG_OK;
 	if ((rc = hcl_eval(x, a->value, &v)) != MIG_OK)
 		return rc;
-	if (v.k == V_NULL)
+	if (v.k == V_NULL || v.k == V_UNKNOWN)
 		return MIG_OK;
 	if ((rc = hcl_as_string(x, &v, &s, &len, &ok)) != MIG_OK)
 		return rc;
@@ -323,6 +325,39 @@ eval_env(evalctx *x, const block *k, const char *name, mig_env *env)
 	return normalise_exec_order(x, &mig->body, &env->exec_order);
 }
 
+int
+hcl_eval_begin(evalctx *x, const mig_config *cfg, const char *name, mig_err *err)
+{
+	memset(x, 0, sizeof(*x));
+	x->cfg = cfg;
+	x->err = err;
+	x->envname = name;
+	hcl_arena_init(&x->ar, EVAL_LIMIT, true);
+	x->vars = hcl_arena_zalloc(&x->ar, (cfg->nvars ? cfg->nvars : 1) * sizeof(value));
+	x->locals = hcl_arena_zalloc(&x->ar, (cfg->nlocals ? cfg->nlocals : 1) * sizeof(value));
+	x->lstate = hcl_arena_zalloc(&x->ar, cfg->nlocals ? cfg->nlocals : 1);
+	if (x->vars == NULL || x->locals == NULL || x->lstate == NULL)
+		return hcl_eoom(x);
+	return MIG_OK;
+}
+
+void
+hcl_eval_end(evalctx *x)
+{
+	hcl_arena_free(&x->ar);
+}
+
+int
+hcl_eval_env(evalctx *x, const block *k, const mig_vars *vars, mig_env *env)
+{
+	int			rc;
+
+	if ((rc = eval_variables(x, vars)) != MIG_OK ||
+		(rc = eval_cloud(x, env)) != MIG_OK)
+		return rc;
+	return k ? eval_env(x, k, x->envname, env) : MIG_OK;
+}
+
 /*
  * Select env `name` (§i.3) and evaluate it with the caller's variable
  * values (see mig.h).  On error *out is all zeroes and nothing is left
@@ -344,31 +379,16 @@ mig_hcl_env(const mig_config *cfg, const char *name, const mig_vars *vars,
 		return mig_err_set(err, MIG_EINVAL, "mig_hcl_env: no config");
 	if (name == NULL)
 		return mig_err_set(err, MIG_EINVAL, "an env name is required");
-	memset(&env, 0, sizeof(env));
-	memset(&x, 0, sizeof(x));
-	x.cfg = cfg;
-	x.err = err;
-	x.envname = name;
-	hcl_arena_init(&x.ar, EVAL_LIMIT, true);
-
 	if ((rc = select_env(cfg, name, &sel, err)) != MIG_OK)
-		goto done;
-	x.vars = hcl_arena_zalloc(&x.ar, (cfg->nvars ? cfg->nvars : 1) * sizeof(value));
-	x.locals = hcl_arena_zalloc(&x.ar, (cfg->nlocals ? cfg->nlocals : 1) * sizeof(value));
-	x.lstate = hcl_arena_zalloc(&x.ar, cfg->nlocals ? cfg->nlocals : 1);
-	if (x.vars == NULL || x.locals == NULL || x.lstate == NULL)
-	{
-		rc = hcl_eoom(&x);
-		goto done;
-	}
-	if ((rc = eval_variables(&x, vars)) != MIG_OK ||
-		(rc = eval_cloud(&x, &env)) != MIG_OK ||
-		(rc = eval_env(&x, sel, name, &env)) != MIG_OK)
-		goto done;
-	*out = env;
+		return rc;
 	memset(&env, 0, sizeof(env));
-done:
+	if ((rc = hcl_eval_begin(&x, cfg, name, err)) == MIG_OK &&
+		(rc = hcl_eval_env(&x, sel, vars, &env)) == MIG_OK)
+	{
+		*out = env;
+		memset(&env, 0, sizeof(env));
+	}
 	mig_env_free(&env);
-	hcl_arena_free(&x.ar);
+	hcl_eval_end(&x);
 	return rc;
 }

@@ -60,6 +60,11 @@ eval_step(evalctx *x, const expr *step, const value *v, value *out)
 
 		if ((rc = hcl_eval(x, step->y, &idx)) != MIG_OK)
 			return rc;
+		if (idx.k == V_UNKNOWN)
+		{
+			*out = idx;
+			return MIG_OK;
+		}
 		if (v->k == V_LIST)
 		{
 			double		n;
@@ -125,7 +130,7 @@ eval_traversal(evalctx *x, const expr *e, value *out)
 				return rc;
 		}
 		else if (strcmp(r, "atlas") == 0 && strcmp(name, "env") == 0)
-			v = hcl_v_str(x->envname, strlen(x->envname));
+			v = x->env_unknown ? hcl_v_unknown() : hcl_v_str(x->envname, strlen(x->envname));
 		else if (strcmp(r, "data") == 0)
 		{
 			rc = hcl_eerr(x, root, MIG_ENOTSUP,
@@ -142,7 +147,7 @@ eval_traversal(evalctx *x, const expr *e, value *out)
 	}
 	else if ((rc = hcl_eval(x, root, &v)) != MIG_OK)
 		return rc;
-	for (k = first; k < n; k++)
+	for (k = first; k < n && v.k != V_UNKNOWN; k++)
 	{
 		value		w;
 
@@ -178,6 +183,11 @@ eval_template(evalctx *x, const expr *e, value *out)
 
 		if ((rc = hcl_eval(x, e->items[i], &v)) != MIG_OK)
 			return rc;
+		if (v.k == V_UNKNOWN)
+		{
+			*out = v;
+			return MIG_OK;
+		}
 		if (v.k == V_NULL)
 			return hcl_eerr(x, e->items[i], MIG_ECONFIG, "cannot interpolate a null value into a string");
 		if ((rc = hcl_as_string(x, &v, &parts[i], &lens[i], &ok)) != MIG_OK)
@@ -219,6 +229,11 @@ eval_binary(evalctx *x, const expr *e, value *out)
 
 	if ((rc = hcl_eval(x, e->x, &a)) != MIG_OK || (rc = hcl_eval(x, e->y, &b)) != MIG_OK)
 		return rc;
+	if (a.k == V_UNKNOWN || b.k == V_UNKNOWN)
+	{
+		*out = hcl_v_unknown();
+		return MIG_OK;
+	}
 	switch (e->op)
 	{
 		case OP_EQ:
@@ -299,8 +314,15 @@ eval_list(evalctx *x, const expr *e, value *out)
 	if (out->items == NULL)
 		return hcl_eoom(x);
 	for (i = 0; i < e->n; i++)
+	{
 		if ((rc = hcl_eval(x, e->items[i], &out->items[out->cnt++])) != MIG_OK)
 			return rc;
+		if (out->items[i].k == V_UNKNOWN)
+		{
+			*out = hcl_v_unknown();
+			return MIG_OK;
+		}
+	}
 	return MIG_OK;
 }
 
@@ -326,6 +348,11 @@ eval_object(evalctx *x, const expr *e, value *out)
 
 		if ((rc = hcl_eval(x, e->items[2 * i], &k)) != MIG_OK)
 			return rc;
+		if (k.k == V_UNKNOWN)
+		{
+			*out = k;
+			return MIG_OK;
+		}
 		if ((rc = hcl_as_string(x, &k, &out->keys[i], &klen, &ok)) != MIG_OK)
 			return rc;
 		if (!ok)
@@ -337,6 +364,11 @@ eval_object(evalctx *x, const expr *e, value *out)
 				return hcl_eerr(x, e->items[2 * i], MIG_ECONFIG, "duplicate key in object");
 		if ((rc = hcl_eval(x, e->items[2 * i + 1], &out->items[i])) != MIG_OK)
 			return rc;
+		if (out->items[i].k == V_UNKNOWN)
+		{
+			*out = hcl_v_unknown();
+			return MIG_OK;
+		}
 		out->cnt++;
 	}
 	return MIG_OK;
@@ -353,6 +385,11 @@ eval_unary(evalctx *x, const expr *e, value *out)
 
 	if ((rc = hcl_eval(x, e->x, &v)) != MIG_OK)
 		return rc;
+	if (v.k == V_UNKNOWN)
+	{
+		*out = v;
+		return MIG_OK;
+	}
 	if (e->op == '-')
 	{
 		if (!hcl_as_number(&v, &n))
@@ -376,6 +413,11 @@ eval_cond(evalctx *x, const expr *e, value *out)
 
 	if ((rc = hcl_eval(x, e->x, &c)) != MIG_OK)
 		return rc;
+	if (c.k == V_UNKNOWN)
+	{
+		*out = c;
+		return MIG_OK;
+	}
 	if (!hcl_as_bool(&c, &b))
 		return hcl_eerr(x, e->x, MIG_ECONFIG, "the condition must be a bool, got %s", hcl_kind_name(c.k));
 	return hcl_eval(x, b ? e->y : e->z, out);

@@ -342,6 +342,11 @@ fn_getenv(evalctx *x, const expr *e, const value *args, mig_buf *b, value *out)
 		return mig_err_set(x->err, MIG_EPERM,
 						   "%d:%d: function \"getenv\" is not allowed: reading the database server's environment is denied for this configuration",
 						   e->line, e->col);
+	if (x->partial)
+	{
+		*out = hcl_v_unknown();
+		return MIG_OK;
+	}
 	if ((rc = arg_string(x, e, args, 0, &s, &slen)) != MIG_OK)
 		return rc;
 	v = getenv(s);
@@ -646,8 +651,15 @@ hcl_eval_call(evalctx *x, const expr *e, value *out)
 	if (args == NULL)
 		return hcl_eoom(x);
 	for (i = 0; i < e->n; i++)
+	{
 		if ((rc = hcl_eval(x, e->items[i], &args[i])) != MIG_OK)
 			return rc;
+		if (args[i].k == V_UNKNOWN)
+		{
+			*out = args[i];
+			return MIG_OK;
+		}
+	}
 	mig_buf_init(&b);
 	rc = f->fn(x, e, args, &b, out);
 	mig_buf_free(&b);

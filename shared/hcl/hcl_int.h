@@ -14,6 +14,9 @@
  *   funcs.c   the function library (§i.1 "Function calls")
  *   env.c     env selection (§i.3) and mig_hcl_env: variables, atlas.cloud,
  *             the env's migration block (§i.2)
+ *   setcheck.c mig_hcl_check_envs: atlas_config_set evaluates every env as
+ *             far as it can without the call's values (§i.2, §i.3)
+ *   redact.c  mig_hcl_redact: the text with its secrets replaced
  * The public API is in mig.h.
  *
  * Knows nothing of PostgreSQL or SQLite.  Written from the HCL2 native
@@ -321,7 +324,8 @@ typedef enum vkind
 	V_NUM,
 	V_STR,
 	V_LIST,
-	V_MAP
+	V_MAP,
+	V_UNKNOWN					/* set time: known only when called (partial) */
 } vkind;
 
 /*
@@ -354,6 +358,15 @@ typedef struct evalctx
 	bool		enums;			/* LINEAR... are defined (exec_order) */
 	bool		secret;			/* evaluating the token: no details in messages */
 	long		work;			/* values visited by ==, conversions, ... */
+
+	/*
+	 * Set time (setcheck.c): getenv(), variables without a default and,
+	 * with env_unknown, atlas.env are V_UNKNOWN, and whatever is computed
+	 * from an unknown is unknown too (a list or object with an unknown
+	 * part is wholly unknown).  Never set by mig_hcl_env.
+	 */
+	bool		partial;
+	bool		env_unknown;
 } evalctx;
 
 /* An evaluation error "L:C: message" (no details while x->secret). */
@@ -365,6 +378,7 @@ const char *hcl_kind_name(vkind k);
 value		hcl_v_str(const char *s, size_t len);
 value		hcl_v_num(double n);
 value		hcl_v_bool(bool b);
+value		hcl_v_unknown(void);
 bool		hcl_is_finite_number(double n);
 /* n is a whole number that fits a long long. */
 bool		hcl_is_whole(double n);
@@ -384,6 +398,17 @@ int			hcl_convert(evalctx *x, const value *v, const htype *t, value *out,
 /* ---------------------------------------------------------------- evaluation (eval.c, funcs.c) */
 
 int			hcl_eval(evalctx *x, const expr *e, value *out);
+
+/* ---------------------------------------------------------------- env (env.c) */
+
+/* Start an evaluation of cfg for env `name` (atlas.env); hcl_eval_end frees it. */
+int			hcl_eval_begin(evalctx *x, const mig_config *cfg, const char *name, mig_err *err);
+void		hcl_eval_end(evalctx *x);
+/*
+ * Variables (the caller's values, else defaults), atlas { cloud { } } and,
+ * when k is not NULL, env block k into *env (the caller frees it).
+ */
+int			hcl_eval_env(evalctx *x, const block *k, const mig_vars *vars, mig_env *env);
 
 /*
  * A function apply can evaluate (§i.1): min/max argument counts (-1 = any)

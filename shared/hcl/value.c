@@ -58,6 +58,8 @@ hcl_kind_name(vkind k)
 			return "list";
 		case V_MAP:
 			return "object";
+		case V_UNKNOWN:
+			return "value known only when called";
 	}
 	return "value";
 }
@@ -82,6 +84,16 @@ hcl_v_num(double n)
 	memset(&v, 0, sizeof(v));
 	v.k = V_NUM;
 	v.n = n;
+	return v;
+}
+
+value
+hcl_v_unknown(void)
+{
+	value		v;
+
+	memset(&v, 0, sizeof(v));
+	v.k = V_UNKNOWN;
 	return v;
 }
 
@@ -242,6 +254,8 @@ hcl_v_equal(evalctx *x, const value *a, const value *b, int depth)
 	{
 		case V_NULL:
 			return true;
+		case V_UNKNOWN:
+			return false;
 		case V_BOOL:
 			return a->b == b->b;
 		case V_NUM:
@@ -406,7 +420,7 @@ hcl_convert(evalctx *x, const value *v, const htype *t, value *out, char *why, s
 		snprintf(why, wsize, "value too complex to convert (more than %ld steps)", EVAL_MAX_WORK);
 		return MIG_OK;
 	}
-	if (v->k == V_NULL || t->k == TY_ANY)
+	if (v->k == V_NULL || v->k == V_UNKNOWN || t->k == TY_ANY)
 	{
 		*out = *v;
 		return MIG_OK;
