@@ -67,3 +67,18 @@ REVOKE ALL ON PROCEDURE atlas_migrate(text, integer, text, boolean, text, boolea
 -- ROLLBACK decides.
 COMMENT ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean) IS
 	'Apply the pending migrations of an env (in a background worker; inside BEGIN ... in the caller''s own transaction, which COMMIT or ROLLBACK decides); streams Atlas''s log as NOTICEs and returns the JSON report (lock_timeout is a Go duration such as ''10s'')';
+
+-- ------------------------------------------------------------------ config get
+
+-- The stored atlas.hcl with every secret replaced (token values become
+-- "<redacted>", URL passwords xxxxx), comments and layout kept.  Revoked
+-- from PUBLIC like atlas_config_set: only roles granted EXECUTE read it.
+CREATE FUNCTION atlas_config_get()
+RETURNS text
+AS 'MODULE_PATHNAME', 'atlas_config_get'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION atlas_config_get() IS
+	'The stored atlas.hcl with its secrets redacted (the Cloud token and any token literal as "<redacted>", URL passwords as xxxxx)';
+REVOKE ALL ON FUNCTION atlas_config_get() FROM PUBLIC;
+COMMENT ON FUNCTION atlas_config_set(text) IS
+	'Check and store the atlas.hcl configuration: syntax, and every env as apply would evaluate it without the call''s values (errors name line and column)';
