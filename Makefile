@@ -60,7 +60,7 @@ clean:
 	rm -rf $(BUILD)
 endif
 
-.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps
+.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps lint
 hosts: sqlite core-tests
 
 sqlite: $(SQLITE_SO)
@@ -113,3 +113,11 @@ bench: deps
 
 fuzz: $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_BINS)
+
+# ---------------------------------------------------------------- lint (issue 14)
+# No C function over 150 lines; hosts include only the core's public headers
+# (mig.h, db.h, run.h), never the internal plan.h or cloud.h.
+lint:
+	@/usr/bin/python3 tests/tools/longfuncs.py --max 150 shared pg_ext sqlite_ext
+	@! grep -nE '#include "(plan|cloud)\.h"' pg_ext/*.[ch] sqlite_ext/*.[ch] || \
+		{ echo "a host includes an internal core header (shared/plan.h, shared/cloud.h)"; exit 1; }
