@@ -11,8 +11,8 @@
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) $(shell command -v pg_config 2>/dev/null))
 
 BUILD      := build
-CORE_SRCS  := $(sort $(wildcard shared/*.c))
-CORE_HDRS  := $(wildcard shared/*.h)
+CORE_SRCS  := $(sort $(wildcard shared/*.c shared/hcl/*.c))
+CORE_HDRS  := $(wildcard shared/*.h shared/hcl/*.h)
 SQLITE_SRCS := $(sort $(wildcard sqlite_ext/*.c))
 TEST_SRCS  := $(sort $(wildcard tests/core/test_*.c))
 TEST_SUPPORT := $(filter-out $(TEST_SRCS),$(wildcard tests/core/*.c))

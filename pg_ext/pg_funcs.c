@@ -154,6 +154,12 @@ atlas_config_set(PG_FUNCTION_ARGS)
 	mig_err_clear(&err);
 	if (mig_hcl_parse(hcl, strlen(hcl), &cfg, &err) != MIG_OK)
 		raise_core(&err);
+	/* what apply would refuse for every call fails now, with line:column */
+	if (mig_hcl_check_envs(cfg, &err) != MIG_OK)
+	{
+		mig_hcl_free(cfg);
+		raise_core(&err);
+	}
 	if (mig_hcl_uses_getenv(cfg) && !pg_ext_reads_server_files(GetUserId()))
 	{
 		mig_hcl_free(cfg);

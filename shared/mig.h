@@ -408,6 +408,27 @@ bool		mig_hcl_uses_getenv(const mig_config *cfg);
  */
 void		mig_hcl_deny_getenv(mig_config *cfg);
 
+/*
+ * What atlas_config_set checks beyond mig_hcl_parse, so that a typo fails
+ * when the config is stored: every env evaluated as apply would, without
+ * the call's values (variables without a default, getenv() and an
+ * unlabelled env's atlas.env are unknown, and so is what depends on them),
+ * its known values checked (types, durations, tx_mode, exec_order, the
+ * directory URL); for_each envs and env names defined twice are refused.
+ * Errors: MIG_ECONFIG or MIG_ENOTSUP "L:C: message".
+ */
+int			mig_hcl_check_envs(const mig_config *cfg, mig_err *err);
+
+/*
+ * atlas.hcl text with its secrets replaced, everything else byte for byte:
+ * the value of every `token` attribute (string and number literals, also
+ * in the variables and locals it refers to; getenv()'s argument is kept)
+ * becomes "<redacted>", and the password of every URL
+ * (scheme://user:password@host, in strings and comments) becomes xxxxx.
+ * *out is mig_alloc'd and NUL-terminated.  The text must parse.
+ */
+int			mig_hcl_redact(const char *src, size_t len, char **out, mig_err *err);
+
 /* One evaluated env (strings are NULL when not set). */
 typedef struct mig_env {
 	char	   *name;

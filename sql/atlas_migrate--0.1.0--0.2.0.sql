@@ -145,3 +145,18 @@ AS 'MODULE_PATHNAME', 'atlas_migrate_options'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION atlas_migrate_options() IS
 	'The options of atlas_migrate_apply: type, default, the atlas.hcl attribute and the server setting (atlas_migrate.*) that also set them, and the setting''s current value';
+
+-- ------------------------------------------------------------------ config get
+
+-- The stored atlas.hcl with every secret replaced (token values become
+-- "<redacted>", URL passwords xxxxx), comments and layout kept.  Revoked
+-- from PUBLIC like atlas_config_set: only roles granted EXECUTE read it.
+CREATE FUNCTION atlas_config_get()
+RETURNS text
+AS 'MODULE_PATHNAME', 'atlas_config_get'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION atlas_config_get() IS
+	'The stored atlas.hcl with its secrets redacted (the Cloud token and any token literal as "<redacted>", URL passwords as xxxxx)';
+REVOKE ALL ON FUNCTION atlas_config_get() FROM PUBLIC;
+COMMENT ON FUNCTION atlas_config_set(text) IS
+	'Check and store the atlas.hcl configuration: syntax, and every env as apply would evaluate it without the call''s values (errors name line and column)';

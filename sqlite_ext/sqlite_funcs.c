@@ -2,6 +2,7 @@
  * sqlite_funcs.c - the SQL functions of the SQLite host:
  *
  *   atlas_config_set(hcl)                 store atlas.hcl (checked first)
+ *   atlas_config_get()                    the stored atlas.hcl, secrets redacted
  *   atlas_migrate_apply(env [, options])  apply; returns the JSON report
  *   atlas_migrate_status(env)             table-valued: one row per file
  *   atlas_split(sql [, options])          table-valued: the statements
@@ -114,8 +115,10 @@ fn_config_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		return;
 	}
 	/* checked now, so a typo fails here and not in a scheduled run */
-	if (mig_hcl_parse(hcl, (size_t) len, &cfg, &err) != MIG_OK)
+	if (mig_hcl_parse(hcl, (size_t) len, &cfg, &err) != MIG_OK ||
+		mig_hcl_check_envs(cfg, &err) != MIG_OK)
 	{
+		mig_hcl_free(cfg);
 		mig_err_prefix(&err, "atlas.hcl: ");
 		sqlite_result_mig_err(ctx, &err);
 		return;
@@ -139,6 +142,32 @@ fn_config_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	else
 		sqlite3_result_text(ctx, "ok", -1, SQLITE_STATIC);
 	sqlite3_finalize(st);
+}
+
+/* ---------------------------------------------------------------- atlas_config_get */
+
+/* The stored atlas.hcl with its secrets replaced (mig_hcl_redact). */
+static void
+fn_config_get(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3    *db = sqlite3_context_db_handle(ctx);
+	int			len = 0;
+	char	   *hcl;
+	char	   *shown = NULL;
+	mig_err		err;
+
+	mig_err_clear(&err);
+	if ((hcl = load_config(db, &len, &err)) == NULL ||
+		mig_hcl_redact(hcl, (size_t) len, &shown, &err) != MIG_OK)
+	{
+		if (err.code == MIG_ECONFIG && hcl)
+			mig_err_prefix(&err, "atlas.hcl: ");
+		sqlite_result_mig_err(ctx, &err);
+	}
+	else
+		sqlite3_result_text(ctx, shown, -1, SQLITE_TRANSIENT);
+	mig_free(shown);
+	sqlite3_free(hcl);
 }
 
 /* ---------------------------------------------------------------- atlas_migrate_apply */
@@ -681,6 +710,7 @@ sqlite_register_functions(sqlite3 *db)
 		void		(*fn) (sqlite3_context *, int, sqlite3_value **);
 	}			fns[] = {
 		{"atlas_config_set", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_config_set},
+		{"atlas_config_get", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_config_get},
 		{"atlas_migrate_apply", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_apply},
 		{"atlas_migrate_apply", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_apply},
 	};

@@ -1528,6 +1528,230 @@ test_failing_allocator_errors(void **state)
 		}
 }
 
+/* ---------------------------------------------------------------- set-time check (atlas_config_set) */
+
+/* mig_hcl_check_envs on src: MIG_OK, or code with exactly msg. */
+static void
+set_check(const char *src, int code, const char *msg)
+{
+	mig_config *cfg = parse_ok(src);
+	mig_err		err;
+	int			rc;
+
+	mig_err_clear(&err);
+	rc = mig_hcl_check_envs(cfg, &err);
+	mig_hcl_free(cfg);
+	if (rc != code || (msg && strcmp(err.msg, msg) != 0))
+		print_message("# input:\n%s\n# got %d \"%s\", want %d \"%s\"\n", src, rc,
+					  rc ? err.msg : "", code, msg ? msg : "");
+	assert_int_equal(rc, code);
+	if (msg)
+		assert_string_equal(err.msg, msg);
+}
+
+/*
+ * What apply would refuse for every call fails when the config is set, with
+ * its line and column: bad durations, tx_mode and exec_order values, wrong
+ * types, directory URLs, for_each, data sources, unsupported functions,
+ * defaults that do not convert, an env defined twice.
+ */
+static void
+test_set_check_errors(void **state)
+{
+	(void) state;
+	set_check("env \"prod\" {\n  migration {\n    lock_timeout = \"30x\"\n  }\n}\n", MIG_ECONFIG,
+			  "3:5: env \"prod\": migration.lock_timeout: unknown unit \"x\" in duration \"30x\"");
+	set_check("env \"prod\" {\n  migration {\n    lock_timeout = \"600h\"\n  }\n}\n", MIG_ECONFIG,
+			  "3:5: env \"prod\": migration.lock_timeout: the value must be a duration from 0 to 576h (2073600 seconds), got \"600h\"");
+	set_check("env \"prod\" {\n  migration {\n    tx_mode = \"files\"\n  }\n}\n", MIG_ECONFIG,
+			  "3:5: env \"prod\": migration.tx_mode: unknown tx-mode \"files\"");
+	set_check("env \"prod\" {\n  migration {\n    exec_order = \"linear-skipp\"\n  }\n}\n", MIG_ECONFIG,
+			  "3:5: unknown execution order: \"linear-skipp\"");
+	set_check("env \"prod\" {\n  migration {\n    dir = [\"a\"]\n  }\n}\n", MIG_ECONFIG,
+			  "3:5: attribute \"dir\" in migration block must be a string, got list");
+	set_check("env \"prod\" {\n  migration {\n    dir = \"migrations\"\n  }\n}\n", MIG_ECONFIG,
+			  "3:5: env \"prod\": unsupported migration directory URL \"migrations\"");
+	set_check("atlas {\n  cloud {\n    token = getenv(\"T\")\n    timeout = \"5 s\"\n  }\n}\n", MIG_ECONFIG,
+			  "4:5: cloud.timeout: unknown unit \" s\" in duration \"5 s\"");
+	set_check("atlas {\n  cloud {\n    token = [\"a\"]\n  }\n}\n", MIG_ECONFIG,
+			  "3:5: attribute \"token\" in cloud block must be a string, got list");
+	set_check("env {\n  name = atlas.env\n  for_each = toset([\"a\"])\n}\n", MIG_ENOTSUP,
+			  "3:3: unlabelled env (at 1:1) uses for_each, which is not supported yet (one env per call)");
+	set_check("data \"sql\" \"t\" {\n}\nenv \"a\" {\n  url = data.sql.t.value\n}\n", MIG_ENOTSUP,
+			  "4:9: data sources are not supported yet (data.sql.t is used by env \"a\")");
+	set_check("locals {\n  d = jsonencode(\"x\")\n}\nenv \"a\" {\n  migration {\n    dir = local.d\n  }\n}\n",
+			  MIG_ENOTSUP, "2:7: function \"jsonencode\" is not supported");
+	set_check("variable \"n\" {\n  type = number\n  default = \"abc\"\n}\n", MIG_ECONFIG,
+			  "3:3: invalid default for variable \"n\": a number is required (the string is not a decimal number)");
+	/* a default is the value when the call gives none: checked where it is used */
+	set_check("variable \"lt\" {\n  default = \"1y\"\n}\nenv \"a\" {\n  migration {\n    lock_timeout = var.lt\n  }\n}\n",
+			  MIG_ECONFIG, "6:5: env \"a\": migration.lock_timeout: unknown unit \"y\" in duration \"1y\"");
+	set_check("env \"a\" {\n}\nenv \"a\" {\n}\n", MIG_ENOTSUP,
+			  "3:1: env \"a\" is defined more than once (also at 1:1); running several envs in one call is not supported yet");
+	set_check("env {\n  name = atlas.env\n  migration {\n    tx_mode = \"some\"\n  }\n}\n", MIG_ECONFIG,
+			  "4:5: unlabelled env (at 1:1): migration.tx_mode: unknown tx-mode \"some\"");
+	set_check("env \"a\" {\n  url = format(\"%d\", \"x\")\n}\n", MIG_ECONFIG,
+			  "2:9: format: %d needs a whole number (argument 2)");
+	/* every env, not only the first */
+	set_check("env \"a\" {\n}\nenv \"b\" {\n  migration {\n    lock_timeout = 10\n  }\n}\n", MIG_ECONFIG,
+			  "5:5: env \"b\": migration.lock_timeout: missing unit in duration \"10\"");
+}
+
+/*
+ * What the Atlas CLI accepts and apply can run stays accepted: values that
+ * depend on a variable without default, getenv() or an unlabelled env's
+ * atlas.env are checked for structure only; data sources and Atlas
+ * functions we lack are fine where apply ignores them.
+ */
+static void
+test_set_check_accepts(void **state)
+{
+	(void) state;
+	set_check("variable \"cloud_token\" {\n  type    = string\n  default = getenv(\"ATLAS_TOKEN\")\n}\n"
+			  "atlas {\n  cloud {\n    token = var.cloud_token\n    timeout = \"30s\"\n  }\n}\n"
+			  "env \"prod\" {\n  url = \"postgres://app@db/app?search_path=public\"\n  migration {\n"
+			  "    dir              = \"atlas://app?tag=v42\"\n    revisions_schema = \"atlas_schema_revisions\"\n"
+			  "    baseline         = \"20240101000000\"\n    exec_order       = LINEAR_SKIP\n"
+			  "    lock_timeout     = \"30s\"\n    tx_mode          = \"file\"\n  }\n}\n", MIG_OK, NULL);
+	set_check("variable \"lt\" {\n  type = string\n}\nvariable \"t\" {\n  default = getenv(\"X\")\n}\n"
+			  "env \"a\" {\n  url = \"x${var.t}\"\n  migration {\n    lock_timeout = var.lt\n"
+			  "    tx_mode = lower(getenv(\"TX\"))\n    dir = \"file://m/${atlas.env}\"\n  }\n}\n"
+			  "env {\n  name = atlas.env\n  migration {\n    dir = \"file://${atlas.env}\"\n"
+			  "    exec_order = upper(atlas.env)\n    lock_timeout = var.t == \"\" ? \"1s\" : var.t\n  }\n}\n",
+			  MIG_OK, NULL);
+	set_check("data \"external_schema\" \"orm\" {\n  program = [\"x\"]\n}\nlocals {\n  j = jsonencode({a = 1})\n}\n"
+			  "env \"a\" {\n  src = data.external_schema.orm.url\n  dev = local.j\n}\n"
+			  "env {\n  name = \"literal\"\n}\n", MIG_OK, NULL);
+	set_check("env \"a\" {\n  migration {\n    exec_order = \"non_linear\"\n    lock_timeout = \"0\"\n"
+			  "    tx_mode = \"none\"\n    dir = \"\"\n  }\n}\n", MIG_OK, NULL);
+	set_check("variable \"tenant\" {\n  type    = string\n  default = \"acme\"\n}\n"
+			  "env \"tenant\" {\n  url = \"postgres://db/app?search_path=${var.tenant}\"\n"
+			  "  migration {\n    dir = \"file://migrations\"\n  }\n}\n", MIG_OK, NULL);
+	set_check("atlas {\n  cloud {\n    token = \"\"\n  }\n}\n", MIG_OK, NULL);
+	set_check("", MIG_OK, NULL);
+}
+
+/* ---------------------------------------------------------------- atlas_config_get */
+
+/* mig_hcl_redact(src) is exactly want. */
+static void
+redacts(const char *src, const char *want)
+{
+	char	   *out = NULL;
+	mig_err		err;
+	int			rc;
+
+	mig_err_clear(&err);
+	rc = mig_hcl_redact(src, strlen(src), &out, &err);
+	if (rc != MIG_OK || strcmp(out, want) != 0)
+		print_message("# input:\n%s\n# got %d:\n%s\n# want:\n%s\n", src, rc, rc ? err.msg : out, want);
+	assert_int_equal(rc, MIG_OK);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+/*
+ * Every secret replaced, every other byte kept: token literals (also
+ * through variables and locals, in heredocs, in any block, commented out),
+ * URL passwords (also interpolated ones and those in comments); getenv()'s
+ * argument and URLs without a password stay.
+ */
+static void
+test_redact(void **state)
+{
+	(void) state;
+	redacts("atlas {\n  cloud {\n    token = \"aci_secret\"  # the token\n  }\n}\n",
+			"atlas {\n  cloud {\n    token = \"<redacted>\"  # the token\n  }\n}\n");
+	redacts("variable \"cloud_token\" {\n  type    = string\n  default = getenv(\"ATLAS_TOKEN\")\n}\n"
+			"atlas { cloud { token = var.cloud_token } }\n",
+			"variable \"cloud_token\" {\n  type    = string\n  default = getenv(\"ATLAS_TOKEN\")\n}\n"
+			"atlas { cloud { token = var.cloud_token } }\n");
+	redacts("variable \"t\" {\n  default = \"s3cr3t\"\n}\nlocals {\n  a = \"x-${var.t}\"\n  b = local.a\n  n = 12345\n}\n"
+			"atlas {\n  cloud {\n    token = var.t != \"\" ? local.b : local.n\n  }\n}\n",
+			"variable \"t\" {\n  default = \"<redacted>\"\n}\nlocals {\n  a = \"<redacted>\"\n  b = local.a\n  n = \"<redacted>\"\n}\n"
+			"atlas {\n  cloud {\n    token = var.t != \"<redacted>\" ? local.b : local.n\n  }\n}\n");
+	redacts("atlas {\n  cloud {\n    token = <<EOT\n  heredoc-secret\nEOT\n  }\n}\n",
+			"atlas {\n  cloud {\n    token = \"<redacted>\"\n  }\n}\n");
+	redacts("data \"remote_dir\" \"d\" {\n  token = \"other\"\n}\n# token = \"commented\"\n",
+			"data \"remote_dir\" \"d\" {\n  token = \"<redacted>\"\n}\n# token = \"<redacted>\"\n");
+	redacts("variable \"pw\" {\n  default = \"hunter2\"\n}\n"
+			"env \"prod\" {\n  url = \"postgres://app:${var.pw}@db/app?search_path=public\"  # postgres://u:inline@h\n"
+			"  dev = \"postgres://root:pass@localhost:5432/dev\"\n  src = \"postgres://nopass@h/db\"\n}\n",
+			"variable \"pw\" {\n  default = \"<redacted>\"\n}\n"
+			"env \"prod\" {\n  url = \"postgres://app:xxxxx@db/app?search_path=public\"  # postgres://u:xxxxx@h\n"
+			"  dev = \"postgres://root:xxxxx@localhost:5432/dev\"\n  src = \"postgres://nopass@h/db\"\n}\n");
+	redacts("", "");
+}
+
+/* The token, whatever route it takes, is not in the output. */
+static void
+test_redact_never_returns_token(void **state)
+{
+	static const char *const srcs[] = {
+		"atlas { cloud { token = \"TOKSECRET\" } }\n",
+		"atlas {\n  cloud {\n    token = format(\"%s\", \"TOKSECRET\")\n  }\n}\n",
+		"atlas {\n  cloud {\n    token = join(\"\", [\"TOK\", \"SECRET\"])\n  }\n}\n",
+		"locals {\n  t = { v = \"TOKSECRET\" }\n}\natlas {\n  cloud {\n    token = local.t.v\n  }\n}\n",
+		"variable \"t\" {\n  type = list(string)\n  default = [\"TOKSECRET\"]\n}\natlas {\n  cloud {\n    token = var.t[0]\n  }\n}\n",
+		"atlas {\n  cloud {\n    token = \"TOK\\\"SECRET\"\n  }\n}\n",
+		"env \"a\" {\n  url = \"postgres://u:TOKSECRET@h/db\"\n}\n",
+		"env \"a\" {\n  url = \"postgres://u:TOK\\\"SECRET@h/db\"\n}\n",
+	};
+	size_t		i;
+
+	(void) state;
+	for (i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++)
+	{
+		char	   *out = NULL;
+		mig_err		err;
+
+		mig_err_clear(&err);
+		assert_int_equal(mig_hcl_redact(srcs[i], strlen(srcs[i]), &out, &err), MIG_OK);
+		if (strstr(out, "TOKSECRET") || strstr(out, "SECRET"))
+			print_message("# leaked:\n%s\n", out);
+		assert_null(strstr(out, "SECRET"));
+		free(out);
+	}
+}
+
+/* Set-time check and redaction: every allocation failure is "out of memory". */
+static void
+test_failing_allocator_set_and_get(void **state)
+{
+	long		n;
+	int			rc = MIG_ENOMEM;
+
+	(void) state;
+	for (n = 0; n < 100000; n++)
+	{
+		mig_config *cfg = NULL;
+		char	   *out = NULL;
+		mig_err		err;
+
+		mig_err_clear(&err);
+		tu_fail_after(n);
+		rc = mig_hcl_parse(realistic, strlen(realistic), &cfg, &err);
+		if (rc == MIG_OK)
+			rc = mig_hcl_check_envs(cfg, &err);
+		if (rc == MIG_OK)
+			rc = mig_hcl_redact(realistic, strlen(realistic), &out, &err);
+		tu_fail_reset();
+		mig_hcl_free(cfg);
+		if (rc == MIG_OK)
+		{
+			assert_non_null(out);
+			free(out);
+			break;
+		}
+		assert_null(out);
+		if (rc != MIG_ENOMEM)
+			print_message("# allocation %ld: %d %s\n", n, rc, err.msg);
+		assert_int_equal(rc, MIG_ENOMEM);
+		assert_string_equal(err.msg, "out of memory");
+	}
+	assert_int_equal(rc, MIG_OK);
+}
+
 int
 main(void)
 {
@@ -1577,6 +1801,11 @@ main(void)
 		cmocka_unit_test(test_realistic_config),
 		cmocka_unit_test(test_failing_allocator),
 		cmocka_unit_test(test_failing_allocator_errors),
+		cmocka_unit_test(test_set_check_errors),
+		cmocka_unit_test(test_set_check_accepts),
+		cmocka_unit_test(test_redact),
+		cmocka_unit_test(test_redact_never_returns_token),
+		cmocka_unit_test(test_failing_allocator_set_and_get),
 	};
 
 	return cmocka_run_group_tests_name("hcl", tests, NULL, NULL);

@@ -7,7 +7,9 @@
  * rules.  Invariants checked on every path: a parse error is MIG_ECONFIG
  * or MIG_ENOMEM and says "L:C: ..."; a failed evaluation leaves the output
  * empty; a successful one names the env, has the cloud defaults and a
- * normalised exec_order.
+ * normalised exec_order.  Then the set-time check (mig_hcl_check_envs) and
+ * the redaction of atlas_config_get (mig_hcl_redact, which must succeed on
+ * any text that parses).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,6 +81,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_env(cfg, "prod", NULL);
 	check_env(cfg, "x", NULL);
 	check_env(cfg, "prod", &vars);
+	/* the set-time check: an error has a code and a message */
+	mig_err_clear(&err);
+	rc = mig_hcl_check_envs(cfg, &err);
+	if (rc != MIG_OK && (err.code != rc || err.msg[0] == '\0'))
+		abort();
 	mig_hcl_free(cfg);
+	/* atlas_config_get: text that parses is always redacted */
+	{
+		char	   *out = NULL;
+
+		mig_err_clear(&err);
+		rc = mig_hcl_redact((const char *) data, size, &out, &err);
+		if ((rc != MIG_OK && rc != MIG_ENOMEM) || (rc == MIG_OK) != (out != NULL))
+			abort();
+		mig_free(out);
+	}
 	return 0;
 }

@@ -326,6 +326,19 @@ def granted(fix):
            'security: file() in atlas.hcl is refused', err)
     rc, _, err = psql(db, 'SELECT hcl FROM atlas_migrate_config', user='sec_granted')
     report(rc != 0 and sqlstate(err) == '42501', 'security: atlas_migrate_config is not readable by a granted role', err)
+    # atlas_config_get: a token written in the text never comes back, whatever
+    # route it takes (not the server's token: that one must reach no log)
+    lit_token = 'atl-literal-' + os.urandom(8).hex()
+    psql(db, 'GRANT EXECUTE ON FUNCTION atlas_config_get() TO sec_granted')
+    psql(db, 'SELECT atlas_config_set(%s)' % dq(
+        'variable "t" {\n  default = "%s"\n}\nlocals {\n  t = "${var.t}"\n}\n'
+        'atlas {\n  cloud {\n    token = local.t  # token = "%s"\n  }\n}\n'
+        'env "x" {\n  url = "postgres://u:%s@h/db"\n  migration {\n    dir = "file://m"\n  }\n}\n' % ((lit_token,) * 3)))
+    rc, out, err = psql(db, 'SELECT atlas_config_get()', user='sec_granted')
+    report(rc == 0 and lit_token not in out + err and out.count('<redacted>') == 3 and 'u:xxxxx@h' in out,
+           'security: atlas_config_get() shows the config to a granted role with every copy of the token redacted', out + err)
+    rc, _, err = psql(db, 'SELECT atlas_config_get()', user='sec_mig')
+    report(rc != 0 and sqlstate(err) == '42501', 'security: atlas_config_get() is refused to a role not granted EXECUTE', err)
 
     # runs: a granted role reads its own, and only its own
     psql('postgres', 'GRANT pg_read_server_files TO sec_mig')

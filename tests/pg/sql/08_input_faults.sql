@@ -5,6 +5,10 @@ SET client_min_messages = warning;
 CREATE SCHEMA t08;
 SET search_path = t08, public;
 SELECT atlas_config_set($$
+variable "long_lock" {
+  type    = string
+  default = "10s"
+}
 env "dup" {
   url = "postgres://localhost/db?search_path=t08"
   migration {
@@ -27,7 +31,7 @@ env "long_lock" {
   url = "postgres://localhost/db?search_path=t08"
   migration {
     dir = "file://atlas_fixtures/nulbyte"
-    lock_timeout = "1000h"
+    lock_timeout = var.long_lock
   }
 }
 $$);
@@ -49,7 +53,8 @@ SELECT atlas_migrate_apply('nul', dry_run => true);
 SELECT atlas_migrate_apply('nul', lock_timeout => '1000h');
 SELECT atlas_migrate_apply('nul', lock_timeout => '-1s');
 SELECT atlas_migrate_apply('nul', lock_timeout => '2562048h');
-SELECT atlas_migrate_apply('long_lock');
+-- from the env, given by the call (a literal 1000h fails when set: 15_config)
+SELECT atlas_migrate_apply('long_lock', vars => '{"long_lock": "1000h"}');
 
 -- nothing was applied
 SELECT count(*) FROM pg_tables WHERE schemaname = 't08' AND tablename NOT LIKE 'atlas%';
