@@ -519,7 +519,11 @@ lock_retry(run *r, const mig_file *f, const mig_stmt *st, int64_t *attempts, con
 	rc = pause_ms(r, ms);
 	r->res->lock_pause_ns += mig_now_ns() - t0;
 	if (rc == MIG_OK)
+	{
+		/* the attempt's error is gone with it */
+		mig_err_clear(r->err);
 		rc = 1;
+	}
 done:
 	mig_buf_free(&what);
 	mig_buf_free(&line);

@@ -53,7 +53,7 @@ SELECT r->>'Status' AS status, r ? 'LockRetries' AS lock_members
 FROM atlas_migrate_apply('lr_bad', amount => 1) r;
 
 -- a duplicate column is no lock timeout: one attempt, the error as always
-\set VERBOSITY verbose
+\set VERBOSITY terse
 SELECT atlas_migrate_apply('lr_bad', statement_lock_timeout => '200ms', lock_retries => 5);
 \set VERBOSITY default
 RESET client_min_messages;
