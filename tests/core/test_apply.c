@@ -949,6 +949,7 @@ test_lock_retry_spent(void **state)
 	assert_int_equal(f.executed.len, 0);
 	mig_result_free(&res);
 	/* lock_retries 0: one attempt */
+	fake_db_free(&f);
 	lr_setup(&f, &c, 100, 0);
 	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
 	assert_int_equal(lr_timeouts, 1);
@@ -1031,6 +1032,7 @@ test_lock_retry_other_errors(void **state)
 	assert_not_contains(res.log.data, "lock timeout");
 	mig_result_free(&res);
 	/* off: a lock timeout fails the file at once */
+	fake_db_free(&f);
 	lr_setup(&f, &c, 5, 0);
 	c.stmt_lock_timeout_ms = 0;
 	f.fail_on = NULL;
