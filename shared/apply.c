@@ -17,7 +17,13 @@
  *   applied before, the error and the statement) written after the
  *   rollback, when that row is the newest revision (so it can only make the
  *   file pending again, never hide it);
- * - dry run writes nothing at all (§6.12).
+ * - dry run writes nothing at all (§6.12);
+ * - lock-safe DDL (issue 11, no Atlas counterpart): with
+ *   statement_lock_timeout, a statement that gives up waiting for a lock
+ *   rolls its file back (tx mode all: every file; none: only itself) and
+ *   runs again after a growing, jittered pause, up to lock_retries times;
+ *   an attempt that was rolled back leaves no row and counts nowhere but in
+ *   the log and the lock counters.
  */
 #include <stdio.h>
 #include <string.h>
@@ -496,8 +502,8 @@ lock_retry(run *r, const mig_file *f, const mig_stmt *st, int64_t *attempts, con
 	if (*attempts >= cfg->lock_retries)
 	{
 		snprintf(r->gave_up, sizeof(r->gave_up),
-				 "Statement %s of version %s waited %s for %s; gave up after %lld %s (statement_lock_timeout %lldms).",
-				 q.data ? q.data : "", f->version, waited, what.data ? what.data : "a lock",
+				 "Statement %s of %s (version %s) waited %s for %s; gave up after %lld %s (statement_lock_timeout %lldms).",
+				 q.data ? q.data : "", f->name, f->version, waited, what.data ? what.data : "a lock",
 				 (long long) *attempts, *attempts == 1 ? "retry" : "retries",
 				 (long long) cfg->stmt_lock_timeout_ms);
 		mig_buf_printf(&line, "    lock timeout: version %s, statement %s waited %s for %s; no retries left",

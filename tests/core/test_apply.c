@@ -938,7 +938,7 @@ test_lock_retry_spent(void **state)
 	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
 	assert_string_equal(err.sqlstate, "55P03");
 	assert_string_equal(err.msg, "sql/migrate: executing statement \"ALTER TABLE LOCKED ADD y int;\" from version \"1\": canceling statement due to lock timeout");
-	assert_contains(err.detail, "Statement \"ALTER TABLE LOCKED ADD y int;\" of version 1 waited ");
+	assert_contains(err.detail, "Statement \"ALTER TABLE LOCKED ADD y int;\" of 1_b.sql (version 1) waited ");
 	assert_contains(err.detail, " for AccessExclusiveLock on relation t, held by PID 7; gave up after 2 retries (statement_lock_timeout 300ms).");
 	assert_contains(err.hint, "raise lock_retries or statement_lock_timeout");
 	assert_int_equal(lr_timeouts, 3);

@@ -169,7 +169,7 @@ if lr_db lr_out lr_file && lr_hold lr_out; then
 	check "retries run out: the error is the lock timeout, with the version and statement" \
 		grep -qxF 'ERROR:  55P03: sql/migrate: executing statement "ALTER TABLE orders ADD COLUMN note text;" from version "2": canceling statement due to lock timeout' "$LOG/lr_out.err"
 	check "... its DETAIL names the lock, the holder and the retries, its HINT what to do" \
-		test "$(grep -cE "^DETAIL:  .*Statement \"ALTER TABLE orders ADD COLUMN note text;\" of version 2 waited [0-9.]+ms for AccessExclusiveLock on relation public\.orders, held by PID $LR_HPID \(application_name \"lr-holder\", in a transaction for [0-9.]+ s\); gave up after 2 retries \(statement_lock_timeout 100ms\)\." "$LOG/lr_out.err")" = 1 -a \
+		test "$(grep -cE "^DETAIL:  .*Statement \"ALTER TABLE orders ADD COLUMN note text;\" of 2_note\.sql \(version 2\) waited [0-9.]+ms for AccessExclusiveLock on relation public\.orders, held by PID $LR_HPID \(application_name \"lr-holder\", in a transaction for [0-9.]+ s\); gave up after 2 retries \(statement_lock_timeout 100ms\)\." "$LOG/lr_out.err")" = 1 -a \
 		"$(grep -c '^HINT:  .*raise lock_retries or statement_lock_timeout' "$LOG/lr_out.err")" = 1
 	check "... two retry NOTICEs, then one saying none are left" \
 		test "$(grep -c -- "$RETRY" "$LOG/lr_out.err")" = 2 -a \
