@@ -10,7 +10,8 @@
 #      SELECTs queue behind the waiting ALTER for the whole hold;
 #   2. retries running out: the error says what it waited for and what to do;
 #   3. tx_mode all (every file again), txmode none (the statement again), and
-#      inside BEGIN (a rehearsal: the file's subtransaction again).
+#      inside BEGIN (a rehearsal: the file's subtransaction again);
+#   4. a cancel while retrying ends the call and its worker.
 # Waits are for conditions (pg_locks, the NOTICEs so far), never sleeps; the
 # timing assertion is relative (the readers' longest wait against the hold).
 
@@ -236,4 +237,27 @@ if lr_retry_twice lr_rh lr_file lr_rh -c "BEGIN" -c "SELECT atlas_migrate_apply(
 		test "$(sed -n 2p "$LOG/lr_rh.out")" = 0
 else
 	not_ok "inside BEGIN: never retried" "$(tail -3 "$LOG/lr_rh.err")"
+fi
+
+# ---------------------------------------------------------------- 4. cancel while retrying
+if lr_db lr_cancel lr_file && lr_hold lr_cancel; then
+	( PGAPPNAME=lr-applier "${PSQL[@]}" -d lr_cancel -At -c "SELECT atlas_migrate_apply('dev', $LR_OPTS)" >"$LOG/lr_cancel.out" 2>"$LOG/lr_cancel.err" ) &
+	BG_PIDS+=($!)
+	mig=$!
+	if lr_wait_notices 60 "$LOG/lr_cancel.err" "$RETRY" 1; then
+		q lr_cancel "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'lr-applier' AND datname = current_database()" >/dev/null
+		wait_until 10 lr_cancel "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND (application_name = 'lr-applier' OR backend_type = 'atlas_migrate worker'))"
+		ended=$?
+		wait "$mig"
+		lr_release
+		check "cancel while retrying: the call and its worker end, the file is not applied, the run row says failed" \
+			test "$ended" = 0 -a "$(grep -c '^ERROR:  canceling statement due to user request' "$LOG/lr_cancel.err")" = 1 -a \
+			"$(q lr_cancel "SELECT to_regclass('lr_audit') IS NULL AND (SELECT status = 'failed' FROM atlas_migrate_runs ORDER BY id DESC LIMIT 1)
+				AND NOT EXISTS (SELECT 1 FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = '2' AND applied > 0)")" = t
+	else
+		not_ok "cancel while retrying: never retried" "$(tail -3 "$LOG/lr_cancel.err")"
+		lr_release
+	fi
+else
+	not_ok "cancel while retrying: setup"
 fi
