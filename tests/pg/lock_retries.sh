@@ -17,6 +17,16 @@
 
 LR_OPTS="statement_lock_timeout => '300ms', lock_retries => 40"
 
+# lr_reap PID: wait for a background job of ours and drop it from BG_PIDS,
+# so that run.sh's cleanup never signals a PID the system has given to
+# another process since (PIDs are reused within minutes here)
+lr_reap() {
+	local p keep=()
+	wait "$1" 2>/dev/null
+	for p in "${BG_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	BG_PIDS=("${keep[@]}")
+}
+
 # lr_db NAME FIXTURE: a database with file 1 (orders) applied, and the
 # tables the reader writes its waits to
 lr_db() {
@@ -41,7 +51,7 @@ lr_hold() {
 lr_release() {
 	echo go >&6
 	exec 6>&-
-	wait "$LR_HOLDER_BG" 2>/dev/null
+	lr_reap "$LR_HOLDER_BG"
 }
 
 # lr_reader DB: SELECTs on orders every ~100 ms, each in its own transaction,
@@ -65,7 +75,7 @@ END \$\$" >"$LOG/$1.reader.out" 2>&1 ) &
 }
 lr_reader_stop() {
 	q "$1" "UPDATE lr_ctl SET done = true" >/dev/null
-	wait "$LR_READER_BG" 2>/dev/null
+	lr_reap "$LR_READER_BG"
 }
 
 # lr_wait_notices SECONDS FILE PATTERN COUNT: until FILE has COUNT lines matching PATTERN
@@ -97,7 +107,7 @@ if lr_db lr_main lr_file && lr_reader lr_main && lr_hold lr_main; then
 	if lr_wait_notices 60 "$LOG/lr_main.err" "$RETRY" 5; then
 		t_rel=$(now_ms)
 		lr_release
-		wait "$mig"
+		lr_reap "$mig"
 		t_end=$(now_ms)
 		lr_reader_stop lr_main
 		nretry=$(grep -c -- "$RETRY" "$LOG/lr_main.err")
@@ -124,6 +134,7 @@ if lr_db lr_main lr_file && lr_reader lr_main && lr_hold lr_main; then
 	else
 		not_ok "lock retries: the migration never retried" "$(tail -5 "$LOG/lr_main.err")"
 		lr_release
+		lr_reap "$mig"
 		lr_reader_stop lr_main
 	fi
 else
@@ -141,7 +152,7 @@ if lr_db lr_plain lr_file && lr_reader lr_plain && lr_hold lr_plain; then
 	if wait_until 60 lr_plain "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'lr-reader' AND NOT l.granted AND l.waitstart < clock_timestamp() - interval '2 s')"; then
 		t_rel=$(now_ms)
 		lr_release
-		wait "$mig"
+		lr_reap "$mig"
 		t_end=$(now_ms)
 		lr_reader_stop lr_plain
 		max_off=$(lr_max_wait lr_plain "$t_mig" "$t_end")
@@ -156,6 +167,7 @@ if lr_db lr_plain lr_file && lr_reader lr_plain && lr_hold lr_plain; then
 	else
 		not_ok "contrast: no SELECT queued behind the ALTER" "$(tail -5 "$LOG/lr_plain.err")"
 		lr_release
+		lr_reap "$mig"
 		lr_reader_stop lr_plain
 	fi
 else
@@ -196,7 +208,7 @@ lr_retry_twice() {
 	lr_wait_notices 60 "$LOG/$out.err" "$RETRY" 2
 	local rc=$?
 	lr_release
-	wait "$mig"
+	lr_reap "$mig"
 	return $rc
 }
 
@@ -248,7 +260,7 @@ if lr_db lr_cancel lr_file && lr_hold lr_cancel; then
 		q lr_cancel "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'lr-applier' AND datname = current_database()" >/dev/null
 		wait_until 10 lr_cancel "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND (application_name = 'lr-applier' OR backend_type = 'atlas_migrate worker'))"
 		ended=$?
-		wait "$mig"
+		lr_reap "$mig"
 		lr_release
 		check "cancel while retrying: the call and its worker end, the file is not applied, the run row says failed" \
 			test "$ended" = 0 -a "$(grep -c '^ERROR:  canceling statement due to user request' "$LOG/lr_cancel.err")" = 1 -a \
@@ -257,6 +269,7 @@ if lr_db lr_cancel lr_file && lr_hold lr_cancel; then
 	else
 		not_ok "cancel while retrying: never retried" "$(tail -3 "$LOG/lr_cancel.err")"
 		lr_release
+		lr_reap "$mig"
 	fi
 else
 	not_ok "cancel while retrying: setup"
