@@ -28,6 +28,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "pg_ext.h"
@@ -37,12 +38,121 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 /*
- * Nothing to set up at load time: the extension needs no
- * shared_preload_libraries; the worker library is loaded on demand.
+ * Server-wide defaults: atlas_migrate.<option> for the options marked
+ * server in mig_opt_defs (opts.c), as text in the option's own syntax ("" =
+ * not set).  A call's argument and the env's atlas.hcl attribute override
+ * them (mig_resolve_ex).  The worker runs with its caller's settings
+ * (pg_worker.c restores them), so both read the same values here.
+ */
+static char *server_text[MIG_NOPTS];
+
+/* A setting's value must parse as its option does. */
+static bool
+check_server_option(mig_opt_id id, char **newval)
+{
+	const mig_opt_def *d = &mig_opt_defs[id];
+	mig_opts	o;
+	mig_err		err;
+	char		what[80];
+	bool		ok;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	mig_err_clear(&err);
+	mig_opts_init(&o);
+	snprintf(what, sizeof(what), "atlas_migrate.%s", d->name);
+	ok = mig_opts_set_text(&o, d, *newval, what, &err) == MIG_OK;
+	mig_opts_free(&o);
+	if (!ok)
+	{
+		GUC_check_errdetail("%s", err.msg);
+		if (err.hint[0])
+			GUC_check_errhint("%s", err.hint);
+	}
+	return ok;
+}
+
+/* GUC check hooks know not which setting they check: one per option. */
+#define SERVER_OPTION_HOOK(ID) \
+static bool \
+check_##ID(char **newval, void **extra, GucSource source) \
+{ \
+	return check_server_option(ID, newval); \
+}
+SERVER_OPTION_HOOK(MIG_OPT_TX_MODE)
+SERVER_OPTION_HOOK(MIG_OPT_LOCK_TIMEOUT)
+SERVER_OPTION_HOOK(MIG_OPT_STMT_LOCK_TIMEOUT)
+SERVER_OPTION_HOOK(MIG_OPT_LOCK_RETRIES)
+SERVER_OPTION_HOOK(MIG_OPT_PREFLIGHT)
+
+static GucStringCheckHook
+server_option_hook(mig_opt_id id)
+{
+	switch (id)
+	{
+		case MIG_OPT_TX_MODE:
+			return check_MIG_OPT_TX_MODE;
+		case MIG_OPT_LOCK_TIMEOUT:
+			return check_MIG_OPT_LOCK_TIMEOUT;
+		case MIG_OPT_STMT_LOCK_TIMEOUT:
+			return check_MIG_OPT_STMT_LOCK_TIMEOUT;
+		case MIG_OPT_LOCK_RETRIES:
+			return check_MIG_OPT_LOCK_RETRIES;
+		case MIG_OPT_PREFLIGHT:
+			return check_MIG_OPT_PREFLIGHT;
+		default:
+			elog(ERROR, "atlas_migrate: option \"%s\" has no server setting hook",
+				 mig_opt_defs[id].name);
+	}
+	return NULL;
+}
+
+/*
+ * The server-wide defaults (the settings atlas_migrate.*), defined from
+ * the options table.  No shared_preload_libraries is needed: PostgreSQL
+ * keeps postgresql.conf's values until the library loads, then checks them.
  */
 void
 _PG_init(void)
 {
+	size_t		i;
+
+	for (i = 0; i < MIG_NOPTS; i++)
+	{
+		const mig_opt_def *d = &mig_opt_defs[i];
+		char		name[80];
+		char		desc[300];
+
+		if (!d->server)
+			continue;
+		snprintf(name, sizeof(name), "atlas_migrate.%s", d->name);
+		snprintf(desc, sizeof(desc), "Default %s of atlas_migrate_apply (%s).", d->name, d->doc);
+		DefineCustomStringVariable(MemoryContextStrdup(TopMemoryContext, name),
+								   MemoryContextStrdup(TopMemoryContext, desc),
+								   "A call's argument and the env's atlas.hcl attribute override it; empty means not set.",
+								   &server_text[i], "", PGC_USERSET, 0,
+								   server_option_hook(d->id), NULL, NULL);
+	}
+	MarkGUCPrefixReserved("atlas_migrate");
+}
+
+int
+pg_ext_server_options(mig_opts *o, mig_err *err)
+{
+	size_t		i;
+	int			rc;
+
+	for (i = 0; i < MIG_NOPTS; i++)
+	{
+		char		what[80];
+
+		if (!mig_opt_defs[i].server || server_text[i] == NULL || server_text[i][0] == '\0')
+			continue;
+		snprintf(what, sizeof(what), "atlas_migrate.%s", mig_opt_defs[i].name);
+		if ((rc = mig_opts_set_text(o, &mig_opt_defs[i], server_text[i], what, err)) != MIG_OK)
+			return rc;
+	}
+	return MIG_OK;
 }
 
 void

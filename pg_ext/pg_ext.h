@@ -53,8 +53,8 @@ enum
 
 /*
  * The fixed part of a job.  Identity fields mirror what a parallel worker
- * receives from its leader (feasibility.md §2(c)); the atomics are the only
- * fields written after the worker started.
+ * receives from its leader (../shared/research/feasibility.md §2(c)); the
+ * atomics are the only fields written after the worker started.
  */
 typedef struct pg_job
 {
@@ -119,6 +119,12 @@ extern char *pg_ext_relname(const char *name);
  * NULL): getenv() only when getenv_ok.  MIG_OK, or the error in err (a
  * denied getenv() explains why).
  */
+/*
+ * The server-wide defaults (settings atlas_migrate.*) as an options layer
+ * for mig_resolve_ex.
+ */
+extern int	pg_ext_server_options(mig_opts *o, mig_err *err);
+
 extern int	pg_resolve_call(const char *hcl, const char *env, const char *opts_json,
 							bool getenv_ok, mig_run_cfg *cfg, mig_err *err);
 

@@ -122,17 +122,22 @@ int
 pg_resolve_call(const char *hcl, const char *env, const char *opts_json, bool getenv_ok,
 				mig_run_cfg *cfg, mig_err *err)
 {
-	mig_opts	o;
+	mig_opts	o,
+				server;
 	int			rc = MIG_OK;
 
 	mig_opts_init(&o);
+	mig_opts_init(&server);
 	memset(cfg, 0, sizeof(*cfg));
 	if (opts_json)
 		rc = mig_opts_parse_json(opts_json, strlen(opts_json), &o, err);
 	o.deny_getenv = !getenv_ok;
 	if (rc == MIG_OK)
-		rc = mig_resolve(hcl, hcl ? strlen(hcl) : 0, env, &o, cfg, err);
+		rc = pg_ext_server_options(&server, err);
+	if (rc == MIG_OK)
+		rc = mig_resolve_ex(hcl, hcl ? strlen(hcl) : 0, env, &o, &server, cfg, err);
 	mig_opts_free(&o);
+	mig_opts_free(&server);
 	getenv_denied_detail(err);
 	return rc;
 }
@@ -1217,5 +1222,53 @@ atlas_split(PG_FUNCTION_ARGS)
 	CHECK_FOR_INTERRUPTS();
 	if (rc != MIG_OK)
 		raise_core(&err);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------- atlas_migrate_options */
+
+PG_FUNCTION_INFO_V1(atlas_migrate_options);
+
+/*
+ * The options table (opts.c) as rows: what a DBA can pass, set server-wide
+ * or set in atlas.hcl, with the current server-wide value.
+ */
+Datum
+atlas_migrate_options(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	size_t		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < MIG_NOPTS; i++)
+	{
+		const mig_opt_def *d = &mig_opt_defs[i];
+		Datum		values[7];
+		bool		nulls[7] = {false};
+		char		setting[80];
+
+		snprintf(setting, sizeof(setting), "atlas_migrate.%s", d->name);
+		values[0] = CStringGetTextDatum(d->name);
+		values[1] = CStringGetTextDatum(d->sql_type);
+		values[2] = CStringGetTextDatum(d->builtin);
+		if (d->hcl)
+			values[3] = CStringGetTextDatum(d->hcl);
+		else
+			nulls[3] = true;
+		if (d->server)
+		{
+			const char *v = GetConfigOption(setting, true, false);
+
+			values[4] = CStringGetTextDatum(setting);
+			if (v && v[0])
+				values[5] = CStringGetTextDatum(v);
+			else
+				nulls[5] = true;
+		}
+		else
+			nulls[4] = nulls[5] = true;
+		values[6] = CStringGetTextDatum(d->doc);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

@@ -64,9 +64,29 @@ typedef struct run {
 								 * run them again */
 	uint64_t	rng;			/* jitter of the pauses */
 	char		gave_up[MIG_ERR_DETAIL];	/* retries spent: the detail */
+	/* the stored log's statement text (MIG_KEEP_STMT, db.h) */
+	size_t		log_kept;		/* statement bytes kept in res->log */
+	size_t		omit_n;			/* statements of this file not kept yet */
+	size_t		omit_bytes;
+	mig_buf		line;			/* one statement's NOTICE entry */
 } run;
 
 /* ---------------------------------------------------------------- log (§h.1) */
+
+/* The entry for this file's statements past the log's budget, if any. */
+static void
+log_omitted(run *r)
+{
+	mig_buf    *log = &r->res->log;
+
+	if (r->omit_n == 0)
+		return;
+	mig_buf_puts(log, "    -> ");
+	mig_keep_omitted(log, r->omit_n, r->omit_bytes);
+	mig_buf_putc(log, '\n');
+	r->omit_n = 0;
+	r->omit_bytes = 0;
+}
 
 /*
  * Append one log entry to the text log, and hand it to the host without
@@ -77,6 +97,7 @@ log_entry(run *r, const char *text, size_t len, bool blank_before)
 {
 	mig_buf    *log = &r->res->log;
 
+	log_omitted(r);
 	if (blank_before)
 		mig_buf_putc(log, '\n');
 	mig_buf_append(log, text, len);
@@ -91,33 +112,87 @@ log_str(run *r, const char *s, bool blank_before)
 	log_entry(r, s, strlen(s), blank_before);
 }
 
-/* "    -> <stmt>" with every LF followed by 7 spaces. */
+/* "    -> <text>" with every LF followed by 7 spaces. */
 static void
-log_stmt(run *r, const mig_stmt *s)
+stmt_line(mig_buf *b, const char *text, size_t len)
 {
-	mig_buf		b;
-	const char *p = s->text,
-			   *end = s->text + s->len;
+	const char *p = text,
+			   *end = text + len;
 
-	mig_buf_init(&b);
-	mig_buf_reserve(&b, s->len + 16);
-	mig_buf_puts(&b, "    -> ");
+	mig_buf_reserve(b, len + 16);
+	mig_buf_puts(b, "    -> ");
 	while (p < end)
 	{
 		const char *nl = memchr(p, '\n', (size_t) (end - p));
 
 		if (nl == NULL)
 		{
-			mig_buf_append(&b, p, (size_t) (end - p));
+			mig_buf_append(b, p, (size_t) (end - p));
 			break;
 		}
-		mig_buf_append(&b, p, (size_t) (nl - p) + 1);
-		mig_buf_puts(&b, "       ");
+		mig_buf_append(b, p, (size_t) (nl - p) + 1);
+		mig_buf_puts(b, "       ");
 		p = nl + 1;
 	}
-	if (!b.oom)
-		log_entry(r, b.data, b.len, false);
-	mig_buf_free(&b);
+}
+
+/*
+ * One statement: its whole text to the host (the NOTICE stream), and to
+ * the stored log as kept (MIG_KEEP_STMT): cut past 4 KB, and counted
+ * instead of written once the run's budget is spent.  force: keep it
+ * whatever the budget (the statement that failed).
+ */
+static void
+log_stmt_kept(run *r, const mig_stmt *s, bool force)
+{
+	mig_buf    *log = &r->res->log;
+
+	if (!force && r->log_kept >= MIG_KEEP_STMTS)
+	{
+		r->omit_n++;
+		r->omit_bytes += s->len;
+		return;
+	}
+	log_omitted(r);
+	r->log_kept += s->len < MIG_KEEP_STMT ? s->len : MIG_KEEP_STMT;
+	if (s->len <= MIG_KEEP_STMT)
+		stmt_line(log, s->text, s->len);
+	else
+	{
+		mig_buf_reset(&r->line);
+		mig_keep_stmt(&r->line, s->text, s->len);
+		if (!r->line.oom)
+			stmt_line(log, r->line.data, r->line.len);
+	}
+	mig_buf_putc(log, '\n');
+}
+
+static void
+log_stmt(run *r, const mig_stmt *s)
+{
+	if (r->db->log && s->len > 0)
+	{
+		mig_buf_reset(&r->line);
+		stmt_line(&r->line, s->text, s->len);
+		if (!r->line.oom)
+			r->db->log(r->db, r->line.data, r->line.len);
+	}
+	log_stmt_kept(r, s, false);
+}
+
+/*
+ * The statement that failed, in the stored log whatever the budget: when
+ * log_stmt counted it as not kept, it is written after the entry for the
+ * ones before it.
+ */
+static void
+log_failed_stmt(run *r, const mig_stmt *s)
+{
+	if (r->omit_n == 0)
+		return;					/* it is in the log already */
+	r->omit_n--;
+	r->omit_bytes -= s->len;
+	log_stmt_kept(r, s, true);
 }
 
 /* "    <text>" (error lines). */
@@ -1009,6 +1084,7 @@ again:
 				memcpy(dbmsg, r->err->msg, sizeof(dbmsg));
 				a->error_text = mig_strdup(dbmsg);
 				a->error_stmt = mig_strndup(st->text, st->len);
+				log_failed_stmt(r, st);
 				log_error_line(r, dbmsg);
 				/* the row records the failure (§f.4 step 4) */
 				if (set_field(&row.error, dbmsg, strlen(dbmsg)) ||
@@ -1535,5 +1611,6 @@ out:
 	mig_plan_free(&plan);
 	mig_revs_free(&r.revs);
 	mig_revs_free(&r.failed);
+	mig_buf_free(&r.line);
 	return rc;
 }

@@ -172,7 +172,8 @@ typedef struct mig_run_cfg {
 	 */
 	int64_t		stmt_lock_timeout_ms;
 	int64_t		lock_retries;
-	mig_severity check;			/* refuse to start at this severity (NONE: no) */
+	mig_severity check;			/* preflight: refuse to start at this severity (NONE: no) */
+	mig_opt_source source[MIG_NOPTS];	/* where each option's value came from */
 	/* Cloud (§j) */
 	bool		cloud;				/* token present */
 	bool		cloud_dir;			/* dir is atlas:// (fetch + report) */
@@ -192,6 +193,16 @@ void		mig_run_cfg_free(mig_run_cfg *c);
  */
 int			mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 						const mig_opts *opts, mig_run_cfg *out, mig_err *err);
+
+/*
+ * mig_resolve with the host's server-wide defaults (NULL: none).  Each
+ * option comes from the call, else the env's atlas.hcl attribute, else the
+ * server default, else its built-in default (mig_opt_defs); out->source
+ * says which.
+ */
+int			mig_resolve_ex(const char *hcl, size_t hcl_len, const char *env_name,
+						   const mig_opts *opts, const mig_opts *server,
+						   mig_run_cfg *out, mig_err *err);
 
 /* A URL with its password replaced by "xxxxx" (NULL on OOM). */
 char	   *mig_url_redact(const char *url);
@@ -293,6 +304,28 @@ int			mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 						 const mig_apply_hooks *hooks, mig_result *res, mig_err *err);
 
 /* ---------------------------------------------------------------- output */
+
+/*
+ * Statement text kept in the stored log and the JSON report (README,
+ * "Stored log and report"), so a large file is not stored again in full:
+ * each statement at most MIG_KEEP_STMT bytes, cut on a character boundary
+ * and followed by the marker "… (N bytes)" (N: the statement's whole
+ * length); and once a run's log, or report, holds MIG_KEEP_STMTS bytes of
+ * statement text, the rest of each file's statements become one entry
+ * "… K more statements (N bytes)".  The NOTICE stream (mig_db.log) and the
+ * revision row's error_stmt keep the whole text, as Atlas shows it.
+ */
+#define MIG_KEEP_STMT 4096
+#define MIG_KEEP_STMTS ((size_t) 256 * 1024)
+
+/* The ellipsis of the markers: "…", or "..." when the host's texts are not UTF-8. */
+const char *mig_keep_ellipsis(void);
+
+/* Append statement s as kept: whole up to MIG_KEEP_STMT bytes, else cut + marker. */
+int			mig_keep_stmt(mig_buf *b, const char *s, size_t n);
+
+/* Append the entry for statements not kept: "… K more statements (N bytes)". */
+int			mig_keep_omitted(mig_buf *b, size_t nstmts, size_t nbytes);
 
 /* Go duration text (§h.1): "0s", "8.60933ms", "1m1.5s". */
 void		mig_fmt_duration(int64_t ns, char *out, size_t outsz);

@@ -334,6 +334,26 @@ mig_text_len(const char *s, size_t n)
 		: utf8_len((const unsigned char *) s, n);
 }
 
+size_t
+mig_text_cut(const char *s, size_t n, size_t max)
+{
+	size_t		i = 0;
+
+	if (n <= max)
+		return n;
+	while (i < max)
+	{
+		size_t		l = (unsigned char) s[i] < 0x80 ? 1 : mig_text_len(s + i, n - i);
+
+		if (l == 0)
+			l = 1;
+		if (i + l > max)
+			break;
+		i += l;
+	}
+	return i;
+}
+
 bool
 mig_text_len_partial(const char *s, size_t n)
 {

@@ -6,7 +6,9 @@
  * splits statements, evaluates atlas.hcl, plans and applies pending files
  * through a small database adapter (mig_db, see db.h), and formats Atlas's
  * log and JSON report.  Section marks (§) refer to the Atlas compatibility
- * spec (spec/atlas-compat.md).
+ * spec, "DESIGN §" to the design; both live beside this repository, as
+ * ../shared/spec/atlas-compat.md and ../shared/DESIGN.md (with the
+ * experiments in ../shared/research/, and the conformance fixtures).
  *
  * Error contract: every fallible function returns MIG_OK (0) or a negative
  * MIG_E* code and fills a caller-owned mig_err.  Nothing here longjmps and
@@ -159,6 +161,13 @@ size_t		mig_text_len(const char *s, size_t n);
 
 /* UTF-8: are s[0..n) the start of a character that n bytes cut short? */
 bool		mig_text_len_partial(const char *s, size_t n);
+
+/*
+ * The longest prefix of s[0..n) of at most max bytes that ends on a
+ * character boundary in the host's encoding (a byte that starts no valid
+ * character counts as one), for cutting text without splitting characters.
+ */
+size_t		mig_text_cut(const char *s, size_t n, size_t max);
 
 /*
  * A JSON string of host text: as mig_buf_json_str when the host's texts are
@@ -435,7 +444,6 @@ typedef enum mig_exec_order {
 	MIG_ORDER_NON_LINEAR
 } mig_exec_order;
 
-/* Apply options given in the call (override the env's migration block). */
 /*
  * Severity of a pre-flight finding; the "preflight" option (not "check": a
  * reserved word in PostgreSQL's named-argument syntax) refuses to start a
@@ -448,33 +456,113 @@ typedef enum mig_severity {
 	MIG_SEV_ERROR
 } mig_severity;
 
+/*
+ * The apply options.  mig_opt_defs (opts.c) is the one place they are
+ * declared: name (the call argument, the SQLite options key and the
+ * PostgreSQL setting atlas_migrate.<name>), type, the atlas.hcl attribute
+ * that also sets it, default and one line of documentation.  Parsing, the
+ * hint listing them, the merge (mig_resolve) and atlas_migrate_options()
+ * all read it.  Adding an option: an id here, a row there, its field in
+ * mig_opts and mig_opts_store(), the code that uses it, the SQL
+ * signatures, a test and the README.
+ */
+typedef enum mig_opt_id {
+	MIG_OPT_AMOUNT = 0,
+	MIG_OPT_TO_VERSION,
+	MIG_OPT_DRY_RUN,
+	MIG_OPT_BASELINE,
+	MIG_OPT_ALLOW_DIRTY,
+	MIG_OPT_TX_MODE,
+	MIG_OPT_EXEC_ORDER,
+	MIG_OPT_LOCK_TIMEOUT,
+	MIG_OPT_CLOUD_TIMEOUT,
+	MIG_OPT_STMT_LOCK_TIMEOUT,
+	MIG_OPT_LOCK_RETRIES,
+	MIG_OPT_PREFLIGHT,
+	MIG_OPT_VARS,
+	MIG_NOPTS
+} mig_opt_id;
+
+typedef enum mig_opt_kind {
+	MIG_KIND_AMOUNT,			/* integer; 0 and below get Atlas's words */
+	MIG_KIND_COUNT,				/* integer 0 .. 2^31-1 */
+	MIG_KIND_BOOL,
+	MIG_KIND_TEXT,
+	MIG_KIND_DURATION,			/* Go duration, 0 .. 576h; a JSON number is seconds */
+	MIG_KIND_TX_MODE,			/* file | all | none */
+	MIG_KIND_EXEC_ORDER,		/* linear | linear_skip | non_linear */
+	MIG_KIND_SEVERITY,			/* off | info | warning | error */
+	MIG_KIND_VARS				/* object of variable values */
+} mig_opt_kind;
+
+/* Where a resolved setting came from, weakest first. */
+typedef enum mig_opt_source {
+	MIG_SRC_BUILTIN = 0,		/* nothing set it */
+	MIG_SRC_SERVER,				/* the host's server-wide default (GUC) */
+	MIG_SRC_HCL,				/* the env in atlas.hcl */
+	MIG_SRC_CALL				/* the call's argument */
+} mig_opt_source;
+
+const char *mig_opt_source_name(mig_opt_source s);
+
+typedef struct mig_opt_def {
+	mig_opt_id	id;
+	const char *name;			/* call argument / options key / setting suffix */
+	mig_opt_kind kind;
+	const char *sql_type;		/* the PostgreSQL argument's type */
+	const char *hcl;			/* atlas.hcl attribute that also sets it, or NULL */
+	bool		server;			/* has a server-wide default (PostgreSQL GUC) */
+	const char *builtin;		/* the default when nothing sets it, as text */
+	const char *doc;			/* one line */
+} mig_opt_def;
+
+extern const mig_opt_def mig_opt_defs[MIG_NOPTS];
+
+/* The option called name (exact), or NULL. */
+const mig_opt_def *mig_opt_find(const char *name);
+
+/* Options given in one layer (the call, the env, the server defaults). */
 typedef struct mig_opts {
-	bool		has_amount;
+	uint32_t	given;			/* bit (1u << mig_opt_id) per option set */
 	int64_t		amount;
-	char	   *to_version;		/* NULL = none */
+	char	   *to_version;
 	bool		dry_run;
-	char	   *baseline;		/* NULL = none */
+	char	   *baseline;
 	bool		allow_dirty;
-	mig_txmode	tx_mode;		/* MIG_TX_UNSET = from env or "file" */
-	mig_exec_order exec_order;	/* UNSET = from env or linear */
-	int64_t		lock_timeout_ms;	/* < 0 = from env or 10s */
-	int64_t		cloud_timeout_ms;	/* < 0 = default (Atlas Cloud calls) */
-	int64_t		stmt_lock_timeout_ms;	/* < 0 = unset (lock-safe DDL off) */
-	int64_t		lock_retries;	/* < 0 = unset */
-	mig_severity check;			/* MIG_SEV_NONE = no pre-flight refusal */
-	bool		has_check;
+	mig_txmode	tx_mode;
+	mig_exec_order exec_order;
+	int64_t		lock_timeout_ms;
+	int64_t		cloud_timeout_ms;
+	int64_t		stmt_lock_timeout_ms;
+	int64_t		lock_retries;
+	mig_severity preflight;
 	mig_vars	vars;
 	bool		deny_getenv;	/* host: getenv() in atlas.hcl is MIG_EPERM */
 } mig_opts;
+
+static inline bool
+mig_opts_given(const mig_opts *o, mig_opt_id id)
+{
+	return (o->given & (1u << id)) != 0;
+}
 
 void		mig_opts_init(mig_opts *o);
 void		mig_opts_free(mig_opts *o);
 
 /*
- * Parse the SQLite options JSON object ({"amount":1,"dry_run":true,...}).
- * Unknown keys and wrong types are MIG_EINVAL naming the key.
+ * Parse the options JSON object ({"amount":1,"dry_run":true,...}): SQLite's
+ * argument, and what PostgreSQL builds from its named arguments.  Unknown
+ * keys and wrong types are MIG_EINVAL naming the key.
  */
 int			mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err);
+
+/*
+ * Set option d from its text form (an atlas.hcl attribute, a server
+ * setting); what names the source in errors ("the value",
+ * "atlas_migrate.tx_mode").  Not for vars.
+ */
+int			mig_opts_set_text(mig_opts *o, const mig_opt_def *d, const char *text,
+							  const char *what, mig_err *err);
 
 /* Parse option words; MIG_EINVAL with Atlas's messages. */
 int			mig_parse_txmode(const char *s, mig_txmode *m, mig_err *err);

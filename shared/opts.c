@@ -14,6 +14,68 @@
 
 #include "mig.h"
 
+/*
+ * The options, in the order the SQL signatures list them.  sql_type is the
+ * PostgreSQL argument's type; builtin is what applies when neither the
+ * call, the env nor a server setting gives a value.
+ */
+const mig_opt_def mig_opt_defs[MIG_NOPTS] = {
+	{MIG_OPT_AMOUNT, "amount", MIG_KIND_AMOUNT, "integer", NULL, false, "all pending",
+	"apply at most this many pending files"},
+	{MIG_OPT_TO_VERSION, "to_version", MIG_KIND_TEXT, "text", NULL, false, "the last file",
+	"apply up to and including this version"},
+	{MIG_OPT_DRY_RUN, "dry_run", MIG_KIND_BOOL, "boolean", NULL, false, "false",
+	"print what would run, change nothing"},
+	{MIG_OPT_BASELINE, "baseline", MIG_KIND_TEXT, "text", "migration.baseline", false, "none",
+	"on a database with no revisions, mark files up to this version as applied"},
+	{MIG_OPT_ALLOW_DIRTY, "allow_dirty", MIG_KIND_BOOL, "boolean", NULL, false, "false",
+	"apply to a database that has tables but no revisions"},
+	{MIG_OPT_TX_MODE, "tx_mode", MIG_KIND_TX_MODE, "text", "migration.tx_mode", true, "file",
+	"file, all or none: one transaction per file, for the run, or none"},
+	{MIG_OPT_EXEC_ORDER, "exec_order", MIG_KIND_EXEC_ORDER, "text", "migration.exec_order", false, "linear",
+	"linear, linear_skip or non_linear: what to do with files older than the last applied"},
+	{MIG_OPT_LOCK_TIMEOUT, "lock_timeout", MIG_KIND_DURATION, "text", "migration.lock_timeout", true, "10s",
+	"how long to wait for the migration lock another run holds"},
+	{MIG_OPT_CLOUD_TIMEOUT, "cloud_timeout", MIG_KIND_DURATION, "text", "cloud.timeout", false, "60s",
+	"bound on each Atlas Cloud call, retries included"},
+	{MIG_OPT_STMT_LOCK_TIMEOUT, "statement_lock_timeout", MIG_KIND_DURATION, "text", NULL, true, "off (1s with lock_retries)",
+	"how long each statement may wait for a table lock before the file is retried"},
+	{MIG_OPT_LOCK_RETRIES, "lock_retries", MIG_KIND_COUNT, "integer", NULL, true, "0 (10 with statement_lock_timeout)",
+	"how many more times a file is run after a statement lock timeout"},
+	{MIG_OPT_PREFLIGHT, "preflight", MIG_KIND_SEVERITY, "text", NULL, true, "off",
+	"off, info, warning or error: refuse to start when a pre-flight finding is at least this severe"},
+	{MIG_OPT_VARS, "vars", MIG_KIND_VARS, "jsonb", NULL, false, "none",
+	"values for the variables atlas.hcl declares"},
+};
+
+const mig_opt_def *
+mig_opt_find(const char *name)
+{
+	size_t		i;
+
+	for (i = 0; i < MIG_NOPTS; i++)
+		if (strcmp(mig_opt_defs[i].name, name) == 0)
+			return &mig_opt_defs[i];
+	return NULL;
+}
+
+const char *
+mig_opt_source_name(mig_opt_source s)
+{
+	switch (s)
+	{
+		case MIG_SRC_CALL:
+			return "call";
+		case MIG_SRC_HCL:
+			return "atlas.hcl";
+		case MIG_SRC_SERVER:
+			return "server setting";
+		case MIG_SRC_BUILTIN:
+			break;
+	}
+	return "default";
+}
+
 void
 mig_opts_init(mig_opts *o)
 {
@@ -399,13 +461,281 @@ check_quoted(const char *what, int64_t ms, const char *text, mig_err *err)
 	return rc;
 }
 
+/* Record option d's value in o (strings are copied; v may be NULL). */
 static int
-want_type(const cJSON *v, bool ok, const char *key, const char *what, mig_err *err)
+store(mig_opts *o, const mig_opt_def *d, int64_t n, const char *str, int word, mig_err *err)
 {
-	(void) v;
+	char	  **dst = NULL;
+
+	switch (d->id)
+	{
+		case MIG_OPT_AMOUNT:
+			o->amount = n;
+			break;
+		case MIG_OPT_TO_VERSION:
+			dst = &o->to_version;
+			break;
+		case MIG_OPT_DRY_RUN:
+			o->dry_run = n != 0;
+			break;
+		case MIG_OPT_BASELINE:
+			dst = &o->baseline;
+			break;
+		case MIG_OPT_ALLOW_DIRTY:
+			o->allow_dirty = n != 0;
+			break;
+		case MIG_OPT_TX_MODE:
+			o->tx_mode = (mig_txmode) word;
+			break;
+		case MIG_OPT_EXEC_ORDER:
+			o->exec_order = (mig_exec_order) word;
+			break;
+		case MIG_OPT_LOCK_TIMEOUT:
+			o->lock_timeout_ms = n;
+			break;
+		case MIG_OPT_CLOUD_TIMEOUT:
+			o->cloud_timeout_ms = n;
+			break;
+		case MIG_OPT_STMT_LOCK_TIMEOUT:
+			o->stmt_lock_timeout_ms = n;
+			break;
+		case MIG_OPT_LOCK_RETRIES:
+			o->lock_retries = n;
+			break;
+		case MIG_OPT_PREFLIGHT:
+			o->preflight = (mig_severity) word;
+			break;
+		case MIG_OPT_VARS:
+		case MIG_NOPTS:
+			break;
+	}
+	if (dst)
+	{
+		mig_free(*dst);
+		if ((*dst = mig_strdup(str ? str : "")) == NULL)
+			return mig_err_set(err, MIG_ENOMEM, "out of memory");
+	}
+	o->given |= 1u << d->id;
+	return MIG_OK;
+}
+
+/* Parse one option word of kind k; *word gets the enum value. */
+static int
+parse_word(mig_opt_kind k, const char *s, int *word, mig_err *err)
+{
+	int			rc = MIG_EINVAL;
+
+	if (k == MIG_KIND_TX_MODE)
+	{
+		mig_txmode	m;
+
+		rc = mig_parse_txmode(s, &m, err);
+		*word = (int) m;
+	}
+	else if (k == MIG_KIND_EXEC_ORDER)
+	{
+		mig_exec_order e;
+
+		rc = mig_parse_exec_order(s, &e, err);
+		*word = (int) e;
+	}
+	else if (k == MIG_KIND_SEVERITY)
+	{
+		mig_severity v;
+
+		rc = mig_parse_severity(s, &v, err);
+		*word = (int) v;
+	}
+	return rc;
+}
+
+/* A count (integer 0 .. 2^31-1) in text: the whole text is the number. */
+static bool
+parse_count(const char *s, int64_t *n)
+{
+	char	   *end;
+	long long	v;
+
+	if (!isdigit((unsigned char) s[0]))
+		return false;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v < 0 || v > INT32_MAX)
+		return false;
+	*n = v;
+	return true;
+}
+
+int
+mig_opts_set_text(mig_opts *o, const mig_opt_def *d, const char *text,
+				  const char *what, mig_err *err)
+{
+	int64_t		n = 0;
+	int			word = 0;
+	int			rc;
+
+	switch (d->kind)
+	{
+		case MIG_KIND_DURATION:
+			if ((rc = mig_parse_duration(text, &n, err)) != MIG_OK ||
+				(rc = check_quoted(what, n, text, err)) != MIG_OK)
+				return rc;
+			break;
+		case MIG_KIND_TX_MODE:
+		case MIG_KIND_EXEC_ORDER:
+		case MIG_KIND_SEVERITY:
+			if ((rc = parse_word(d->kind, text, &word, err)) != MIG_OK)
+				return rc;
+			break;
+		case MIG_KIND_COUNT:
+		case MIG_KIND_AMOUNT:
+			if (!parse_count(text, &n))
+			{
+				err_quoted(err, "", text);
+				mig_err_prefix(err, "%s must be an integer from 0 to %d, got ", what, INT32_MAX);
+				return MIG_EINVAL;
+			}
+			break;
+		case MIG_KIND_BOOL:
+			if (strcmp(text, "true") == 0)
+				n = 1;
+			else if (strcmp(text, "false") != 0)
+				return mig_err_set(err, MIG_EINVAL, "%s must be true or false", what);
+			break;
+		case MIG_KIND_TEXT:
+			break;
+		case MIG_KIND_VARS:
+			return mig_err_set(err, MIG_EINVAL, "%s: variables are not set from text", what);
+	}
+	return store(o, d, n, text, word, err);
+}
+
+static int
+want_type(bool ok, const char *key, const char *what, mig_err *err)
+{
 	if (!ok)
 		return mig_err_set(err, MIG_EINVAL, "option \"%s\" must be %s", key, what);
 	return MIG_OK;
+}
+
+/* A JSON integer in lo..INT32_MAX, else the option's range error. */
+static int
+json_int(const cJSON *it, const char *key, int64_t lo, int64_t *n, mig_err *err)
+{
+	double		a = it->valuedouble;
+	int			rc;
+
+	if ((rc = want_type(cJSON_IsNumber(it), key, "an integer", err)) != MIG_OK)
+		return rc;
+	if (!(a >= (double) lo && a <= (double) INT32_MAX) || a != (double) (int64_t) a)
+		return mig_err_set(err, MIG_EINVAL, "option \"%s\" must be an integer from %d to %d, got %.17g",
+						   key, lo < 0 ? 1 : (int) lo, INT32_MAX, a);
+	*n = (int64_t) a;
+	return MIG_OK;
+}
+
+/* A duration: a Go duration string, or a JSON number of seconds. */
+static int
+json_duration(const cJSON *it, const char *key, int64_t *ms, mig_err *err)
+{
+	char		what[64];
+	int			rc;
+
+	snprintf(what, sizeof(what), "option \"%s\"", key);
+	if (cJSON_IsNumber(it))
+	{
+		double		sec = it->valuedouble;
+		char		given[64];
+
+		snprintf(given, sizeof(given), "%.17g", sec);
+		if (!(sec >= 0 && sec <= (double) (MIG_TIMEOUT_MAX_MS / 1000)))
+			return mig_check_timeout(what, -1, given, err);
+		*ms = (int64_t) (sec * 1000.0);
+		if (*ms == 0 && sec > 0)
+			*ms = 1;
+		return MIG_OK;
+	}
+	if ((rc = want_type(cJSON_IsString(it), key, "a duration such as \"10s\"", err)) ||
+		(rc = mig_parse_duration(it->valuestring, ms, err)) ||
+		(rc = check_quoted(what, *ms, it->valuestring, err)))
+		return rc;
+	return MIG_OK;
+}
+
+/* "Valid options are a, b, ... and z." from the table. */
+static void
+hint_valid_options(mig_err *err)
+{
+	mig_buf		b;
+	size_t		i;
+
+	mig_buf_init(&b);
+	mig_buf_puts(&b, "Valid options are ");
+	for (i = 0; i < MIG_NOPTS; i++)
+	{
+		if (i > 0)
+			mig_buf_puts(&b, i + 1 == MIG_NOPTS ? " and " : ", ");
+		mig_buf_puts(&b, mig_opt_defs[i].name);
+	}
+	mig_buf_puts(&b, ".");
+	if (!b.oom)
+		mig_err_hint(err, "%s", b.data);
+	mig_buf_free(&b);
+}
+
+/* One key of the options object. */
+static int
+parse_json_option(const cJSON *it, mig_opts *o, mig_err *err)
+{
+	const char *k = it->string;
+	const mig_opt_def *d = mig_opt_find(k);
+	int64_t		n = 0;
+	int			word = 0;
+	int			rc;
+
+	if (d == NULL)
+	{
+		rc = mig_err_set(err, MIG_EINVAL, "unknown option \"%.100s\"", k);
+		hint_valid_options(err);
+		return rc;
+	}
+	switch (d->kind)
+	{
+		case MIG_KIND_AMOUNT:
+			/* 0 and negatives pass on to mig_resolve for Atlas's wording */
+			if ((rc = json_int(it, k, -(int64_t) INT32_MAX, &n, err)) != MIG_OK)
+				return rc;
+			break;
+		case MIG_KIND_COUNT:
+			if ((rc = json_int(it, k, 0, &n, err)) != MIG_OK)
+				return rc;
+			break;
+		case MIG_KIND_BOOL:
+			if ((rc = want_type(cJSON_IsBool(it), k, "true or false", err)) != MIG_OK)
+				return rc;
+			n = cJSON_IsTrue(it);
+			break;
+		case MIG_KIND_TEXT:
+			if ((rc = want_type(cJSON_IsString(it), k, "a string", err)) != MIG_OK)
+				return rc;
+			break;
+		case MIG_KIND_DURATION:
+			if ((rc = json_duration(it, k, &n, err)) != MIG_OK)
+				return rc;
+			break;
+		case MIG_KIND_TX_MODE:
+		case MIG_KIND_EXEC_ORDER:
+		case MIG_KIND_SEVERITY:
+			if ((rc = want_type(cJSON_IsString(it), k, "a string", err)) != MIG_OK ||
+				(rc = parse_word(d->kind, it->valuestring, &word, err)) != MIG_OK)
+				return rc;
+			break;
+		case MIG_KIND_VARS:
+			if ((rc = parse_vars(it, &o->vars, err)) != MIG_OK)
+				return rc;
+			o->given |= 1u << d->id;
+			return MIG_OK;
+	}
+	return store(o, d, n, cJSON_IsString(it) ? it->valuestring : NULL, word, err);
 }
 
 int
@@ -426,132 +756,15 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 		return mig_err_set(err, MIG_EINVAL, "options: invalid JSON near byte %zu", off + 1);
 	}
 	if (!cJSON_IsObject(root))
-	{
 		rc = mig_err_set(err, MIG_EINVAL, "options must be a JSON object, e.g. {\"dry_run\": true}");
-		goto done;
-	}
-	cJSON_ArrayForEach(it, root)
-	{
-		const char *k = it->string;
-
-		if (cJSON_IsNull(it))
-			continue;
-		if (strcmp(k, "amount") == 0)
+	else
+		cJSON_ArrayForEach(it, root)
 		{
-			double		a = it->valuedouble;
-
-			if ((rc = want_type(it, cJSON_IsNumber(it), k, "an integer", err)))
-				goto done;
-			/* 0 and negatives pass on to mig_resolve for Atlas's wording */
-			if (!(a >= -(double) INT32_MAX && a <= (double) INT32_MAX) || a != (double) (int64_t) a)
-			{
-				rc = mig_err_set(err, MIG_EINVAL, "option \"amount\" must be an integer from 1 to %d, got %.17g",
-								 INT32_MAX, a);
-				goto done;
-			}
-			o->has_amount = true;
-			o->amount = (int64_t) a;
+			if (cJSON_IsNull(it))
+				continue;
+			if ((rc = parse_json_option(it, o, err)) != MIG_OK)
+				break;
 		}
-		else if (strcmp(k, "to_version") == 0 || strcmp(k, "baseline") == 0)
-		{
-			char	  **dst = k[0] == 't' ? &o->to_version : &o->baseline;
-
-			if ((rc = want_type(it, cJSON_IsString(it), k, "a string", err)))
-				goto done;
-			mig_free(*dst);
-			if ((*dst = mig_strdup(it->valuestring)) == NULL)
-			{
-				rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
-				goto done;
-			}
-		}
-		else if (strcmp(k, "dry_run") == 0 || strcmp(k, "allow_dirty") == 0)
-		{
-			if ((rc = want_type(it, cJSON_IsBool(it), k, "true or false", err)))
-				goto done;
-			if (k[0] == 'd')
-				o->dry_run = cJSON_IsTrue(it);
-			else
-				o->allow_dirty = cJSON_IsTrue(it);
-		}
-		else if (strcmp(k, "tx_mode") == 0)
-		{
-			if ((rc = want_type(it, cJSON_IsString(it), k, "a string", err)) ||
-				(rc = mig_parse_txmode(it->valuestring, &o->tx_mode, err)))
-				goto done;
-		}
-		else if (strcmp(k, "exec_order") == 0)
-		{
-			if ((rc = want_type(it, cJSON_IsString(it), k, "a string", err)) ||
-				(rc = mig_parse_exec_order(it->valuestring, &o->exec_order, err)))
-				goto done;
-		}
-		else if (strcmp(k, "lock_timeout") == 0 || strcmp(k, "cloud_timeout") == 0 ||
-				 strcmp(k, "statement_lock_timeout") == 0)
-		{
-			int64_t    *dst = k[0] == 'l' ? &o->lock_timeout_ms :
-				k[0] == 'c' ? &o->cloud_timeout_ms : &o->stmt_lock_timeout_ms;
-			char		what[64];
-
-			snprintf(what, sizeof(what), "option \"%s\"", k);
-
-			if (cJSON_IsNumber(it))
-			{
-				/* a bare number is seconds */
-				double		sec = it->valuedouble;
-				char		given[64];
-
-				snprintf(given, sizeof(given), "%.17g", sec);
-				if (!(sec >= 0 && sec <= (double) (MIG_TIMEOUT_MAX_MS / 1000)))
-				{
-					rc = mig_check_timeout(what, -1, given, err);
-					goto done;
-				}
-				*dst = (int64_t) (sec * 1000.0);
-				if (*dst == 0 && sec > 0)
-					*dst = 1;
-			}
-			else if ((rc = want_type(it, cJSON_IsString(it), k, "a duration such as \"10s\"", err)) ||
-					 (rc = mig_parse_duration(it->valuestring, dst, err)) ||
-					 (rc = check_quoted(what, *dst, it->valuestring, err)))
-				goto done;
-		}
-		else if (strcmp(k, "lock_retries") == 0)
-		{
-			double		a = it->valuedouble;
-
-			if ((rc = want_type(it, cJSON_IsNumber(it), k, "an integer", err)))
-				goto done;
-			if (!(a >= 0 && a <= (double) INT32_MAX) || a != (double) (int64_t) a)
-			{
-				rc = mig_err_set(err, MIG_EINVAL, "option \"lock_retries\" must be an integer from 0 to %d, got %.17g",
-								 INT32_MAX, a);
-				goto done;
-			}
-			o->lock_retries = (int64_t) a;
-		}
-		else if (strcmp(k, "preflight") == 0)
-		{
-			if ((rc = want_type(it, cJSON_IsString(it), k, "a string", err)) ||
-				(rc = mig_parse_severity(it->valuestring, &o->check, err)))
-				goto done;
-			o->has_check = true;
-		}
-		else if (strcmp(k, "vars") == 0)
-		{
-			if ((rc = parse_vars(it, &o->vars, err)))
-				goto done;
-		}
-		else
-		{
-			rc = mig_err_set(err, MIG_EINVAL, "unknown option \"%.100s\"", k);
-			mig_err_hint(err, "Valid options are amount, to_version, dry_run, baseline, allow_dirty, "
-						 "tx_mode, exec_order, lock_timeout, cloud_timeout, statement_lock_timeout, "
-						 "lock_retries, preflight and vars.");
-			goto done;
-		}
-	}
-done:
 	cJSON_Delete(root);
 	return rc;
 }

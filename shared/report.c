@@ -169,6 +169,48 @@ mig_result_free(mig_result *r)
 	mig_result_init(r);
 }
 
+/* ---------------------------------------------------------------- kept statement text */
+
+const char *
+mig_keep_ellipsis(void)
+{
+	/* U+2026 exists in UTF-8 only: LATIN1 and SQL_ASCII hosts get three dots */
+	return mig_text_is_utf8() ? "\xe2\x80\xa6" : "...";
+}
+
+int
+mig_keep_stmt(mig_buf *b, const char *s, size_t n)
+{
+	if (n <= MIG_KEEP_STMT)
+		return mig_buf_append(b, s, n);
+	mig_buf_append(b, s, mig_text_cut(s, n, MIG_KEEP_STMT));
+	return mig_buf_printf(b, "%s (%zu bytes)", mig_keep_ellipsis(), n);
+}
+
+int
+mig_keep_omitted(mig_buf *b, size_t nstmts, size_t nbytes)
+{
+	return mig_buf_printf(b, "%s %zu more statement%s (%zu bytes)", mig_keep_ellipsis(),
+						  nstmts, nstmts == 1 ? "" : "s", nbytes);
+}
+
+/* A kept statement (mig_keep_stmt) as a JSON string of host text. */
+static void
+json_kept(mig_buf *b, mig_buf *scratch, const char *s, size_t n)
+{
+	if (n <= MIG_KEEP_STMT)
+	{
+		mig_buf_json_text(b, s, n);
+		return;
+	}
+	mig_buf_reset(scratch);
+	mig_keep_stmt(scratch, s, n);
+	if (scratch->oom)
+		b->oom = true;
+	else
+		mig_buf_json_text(b, scratch->data, scratch->len);
+}
+
 /* "key":"value" with a leading comma when not first. */
 static void
 kv_str(mig_buf *b, bool *first, const char *key, const char *val)
@@ -207,8 +249,11 @@ mig_report_json_ex(const mig_result *res, const mig_run_cfg *cfg, const char *dr
 {
 	bool		first = true;
 	size_t		i,
-				j;
+				j,
+				kept = 0;		/* statement bytes kept so far (MIG_KEEP_STMTS) */
+	mig_buf		scratch;
 
+	mig_buf_init(&scratch);
 	mig_buf_putc(out, '{');
 	if (driver && driver[0])
 		kv_str(out, &first, "Driver", driver);
@@ -243,19 +288,41 @@ mig_report_json_ex(const mig_result *res, const mig_run_cfg *cfg, const char *dr
 		if (a->skipped)
 			mig_buf_printf(out, ",\"Skipped\":%lld", (long long) a->skipped);
 		mig_buf_puts(out, ",\"Applied\":[");
-		for (j = 0; j < a->stmts.n; j++)
+		for (j = 0; j < a->stmts.n && kept < MIG_KEEP_STMTS; j++)
 		{
+			const mig_stmt *st = &a->stmts.v[j];
+
 			if (j)
 				mig_buf_putc(out, ',');
-			mig_buf_json_text(out, a->stmts.v[j].text, a->stmts.v[j].len);
+			json_kept(out, &scratch, st->text, st->len);
+			kept += st->len < MIG_KEEP_STMT ? st->len : MIG_KEEP_STMT;
+		}
+		if (j < a->stmts.n)
+		{
+			/* the budget is spent: one entry for the file's other statements */
+			size_t		rest = 0,
+						first_rest = j;
+
+			for (; j < a->stmts.n; j++)
+				rest += a->stmts.v[j].len;
+			if (first_rest)
+				mig_buf_putc(out, ',');
+			mig_buf_reset(&scratch);
+			mig_keep_omitted(&scratch, a->stmts.n - first_rest, rest);
+			if (scratch.oom)
+				out->oom = true;
+			else
+				mig_buf_json_text(out, scratch.data, scratch.len);
 		}
 		mig_buf_putc(out, ']');
 		if (a->error_text)
 		{
 			bool		f2 = true;
+			const char *es = a->error_stmt ? a->error_stmt : "";
 
-			mig_buf_puts(out, ",\"Error\":{");
-			kv_str(out, &f2, "Stmt", a->error_stmt ? a->error_stmt : "");
+			mig_buf_puts(out, ",\"Error\":{\"Stmt\":");
+			json_kept(out, &scratch, es, strlen(es));
+			f2 = false;
 			kv_str(out, &f2, "Text", a->error_text);
 			mig_buf_putc(out, '}');
 		}
@@ -301,6 +368,7 @@ mig_report_json_ex(const mig_result *res, const mig_run_cfg *cfg, const char *dr
 		mig_buf_puts(out, extra);
 	}
 	mig_buf_putc(out, '}');
+	mig_buf_free(&scratch);
 	return out->oom ? MIG_ENOMEM : MIG_OK;
 }
 

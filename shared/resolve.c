@@ -140,36 +140,139 @@ set_str(char **dst, const char *s)
 	return *dst != NULL;
 }
 
-/* An atlas.hcl duration out of range (the caller prefixes the attribute). */
-static int
-check_env_timeout(int64_t ms, const char *text, mig_err *err)
+/* The env's text for option d's atlas.hcl attribute, or NULL. */
+static const char *
+env_attr(const mig_env *env, mig_opt_id id)
 {
-	mig_buf		b;
+	switch (id)
+	{
+		case MIG_OPT_BASELINE:
+			return env->baseline;
+		case MIG_OPT_TX_MODE:
+			return env->tx_mode;
+		case MIG_OPT_EXEC_ORDER:
+			return env->exec_order;
+		case MIG_OPT_LOCK_TIMEOUT:
+			return env->lock_timeout;
+		case MIG_OPT_CLOUD_TIMEOUT:
+			return env->cloud_timeout;
+		default:
+			return NULL;
+	}
+}
+
+/* The env's attributes that are options, as a layer (§i.2). */
+static int
+env_layer(const mig_env *env, const char *env_name, mig_opts *o, mig_err *err)
+{
+	size_t		i;
 	int			rc;
 
-	if (ms >= 0 && ms <= MIG_TIMEOUT_MAX_MS)
-		return MIG_OK;
-	mig_buf_init(&b);
-	mig_buf_goquote(&b, text, strlen(text) > 100 ? 100 : strlen(text));
-	rc = mig_check_timeout("the value", ms, b.data && !b.oom ? b.data : "", err);
-	mig_buf_free(&b);
-	return rc;
+	for (i = 0; i < MIG_NOPTS; i++)
+	{
+		const mig_opt_def *d = &mig_opt_defs[i];
+		const char *text = d->hcl ? env_attr(env, d->id) : NULL;
+
+		if (text == NULL || text[0] == '\0')
+			continue;
+		if ((rc = mig_opts_set_text(o, d, text, "the value", err)) != MIG_OK)
+		{
+			if (strncmp(d->hcl, "migration.", 10) == 0)
+				mig_err_prefix(err, "env \"%.200s\": %s: ", env_name, d->hcl);
+			else
+				mig_err_prefix(err, "atlas.hcl: %s: ", d->hcl);
+			return rc;
+		}
+	}
+	return MIG_OK;
+}
+
+/*
+ * The strongest layer that gives option id (call, env, server), its source
+ * recorded in out->source; NULL when none does (the built-in default).
+ */
+static const mig_opts *
+pick(const mig_opts *const layers[3], mig_opt_id id, mig_run_cfg *out)
+{
+	static const mig_opt_source src[3] = {MIG_SRC_CALL, MIG_SRC_HCL, MIG_SRC_SERVER};
+	int			i;
+
+	for (i = 0; i < 3; i++)
+		if (layers[i] && mig_opts_given(layers[i], id))
+		{
+			out->source[id] = src[i];
+			return layers[i];
+		}
+	out->source[id] = MIG_SRC_BUILTIN;
+	return NULL;
 }
 
 int
 mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 			const mig_opts *opts, mig_run_cfg *out, mig_err *err)
 {
+	return mig_resolve_ex(hcl, hcl_len, env_name, opts, NULL, out, err);
+}
+
+/* The options merged from the layers into out (after the env is read). */
+static int
+merge_options(const mig_opts *const layers[3], mig_run_cfg *out, mig_err *err)
+{
+	const mig_opts *p,
+			   *q;
+
+	if ((p = pick(layers, MIG_OPT_AMOUNT, out)) != NULL)
+	{
+		out->has_amount = true;
+		out->amount = p->amount;
+	}
+	if ((p = pick(layers, MIG_OPT_TO_VERSION, out)) != NULL && !set_str(&out->to_version, p->to_version))
+		return MIG_ENOMEM;
+	out->dry_run = (p = pick(layers, MIG_OPT_DRY_RUN, out)) != NULL && p->dry_run;
+	out->allow_dirty = (p = pick(layers, MIG_OPT_ALLOW_DIRTY, out)) != NULL && p->allow_dirty;
+	if ((p = pick(layers, MIG_OPT_BASELINE, out)) != NULL && !set_str(&out->baseline, p->baseline))
+		return MIG_ENOMEM;
+	if (out->baseline && out->allow_dirty)
+		return mig_err_set(err, MIG_EINVAL,
+						   "sql/migrate: baseline and allow-dirty are mutually exclusive");
+	/* §g.5, §i.2, §g.8: file, linear, 10s */
+	out->tx_mode = (p = pick(layers, MIG_OPT_TX_MODE, out)) ? p->tx_mode : MIG_TX_FILE;
+	out->exec_order = (p = pick(layers, MIG_OPT_EXEC_ORDER, out)) ? p->exec_order : MIG_ORDER_LINEAR;
+	out->lock_timeout_ms = (p = pick(layers, MIG_OPT_LOCK_TIMEOUT, out)) ? p->lock_timeout_ms : 10000;
+	/* Cloud calls: 0 = the Cloud client's own default */
+	out->cloud_timeout_ms = (p = pick(layers, MIG_OPT_CLOUD_TIMEOUT, out)) ? p->cloud_timeout_ms : 0;
+
+	/*
+	 * Lock-safe DDL: off unless something sets it; either setting turns it
+	 * on with the other's default (1s per statement, 10 retries).
+	 */
+	p = pick(layers, MIG_OPT_STMT_LOCK_TIMEOUT, out);
+	q = pick(layers, MIG_OPT_LOCK_RETRIES, out);
+	out->stmt_lock_timeout_ms = p ? p->stmt_lock_timeout_ms : q ? 1000 : 0;
+	out->lock_retries = q ? q->lock_retries : p ? 10 : 0;
+	out->check = (p = pick(layers, MIG_OPT_PREFLIGHT, out)) ? p->preflight : MIG_SEV_NONE;
+	pick(layers, MIG_OPT_VARS, out);
+	return MIG_OK;
+}
+
+int
+mig_resolve_ex(const char *hcl, size_t hcl_len, const char *env_name,
+			   const mig_opts *opts, const mig_opts *server,
+			   mig_run_cfg *out, mig_err *err)
+{
 	mig_config *cfg = NULL;
 	mig_env		env;
+	mig_opts	envo;
+	const mig_opts *layers[3] = {opts, &envo, server};
 	const char *dir;
 	int			rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&env, 0, sizeof(env));
+	mig_opts_init(&envo);
 
 	/* §g.1 step 1: the amount comes first. */
-	if (opts->has_amount && opts->amount < 1)
+	if (mig_opts_given(opts, MIG_OPT_AMOUNT) && opts->amount < 1)
 		return mig_err_set(err, MIG_EINVAL, "cannot apply '%lld' migration files",
 						   (long long) opts->amount);
 	if (opts->baseline && opts->allow_dirty)
@@ -185,7 +288,8 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 		goto done;
 	if (opts->deny_getenv)
 		mig_hcl_deny_getenv(cfg);
-	if ((rc = mig_hcl_env(cfg, env_name, &opts->vars, &env, err)) != MIG_OK)
+	if ((rc = mig_hcl_env(cfg, env_name, &opts->vars, &env, err)) != MIG_OK ||
+		(rc = env_layer(&env, env_name, &envo, err)) != MIG_OK)
 		goto done;
 
 	rc = MIG_ENOMEM;
@@ -209,6 +313,12 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 		mig_err_hint(err, "Use file://<path> for a directory on the database host or atlas://<name> for Atlas Cloud.");
 		goto done;
 	}
+	if ((rc = merge_options(layers, out, err)) != MIG_OK)
+	{
+		if (rc == MIG_ENOMEM)
+			goto oom;
+		goto done;
+	}
 
 	/* §f.1 / DESIGN §6.18: revisions schema. */
 	if (mig_url_query_param(env.url, "search_path", &out->db_schema) != MIG_OK)
@@ -222,78 +332,6 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 	{
 		if (!set_str(&out->revisions_schema, out->db_schema))
 			goto oom;
-	}
-
-	out->has_amount = opts->has_amount;
-	out->amount = opts->amount;
-	out->dry_run = opts->dry_run;
-	out->allow_dirty = opts->allow_dirty;
-	if (!set_str(&out->to_version, opts->to_version))
-		goto oom;
-	if (!set_str(&out->baseline, opts->baseline ? opts->baseline :
-				 (env.baseline && env.baseline[0] ? env.baseline : NULL)))
-		goto oom;
-	if (out->baseline && out->allow_dirty)
-	{
-		rc = mig_err_set(err, MIG_EINVAL,
-						 "sql/migrate: baseline and allow-dirty are mutually exclusive");
-		goto done;
-	}
-
-	/* tx_mode: call, else env, else file (§g.5). */
-	out->tx_mode = opts->tx_mode;
-	if (out->tx_mode == MIG_TX_UNSET && env.tx_mode && env.tx_mode[0])
-	{
-		if ((rc = mig_parse_txmode(env.tx_mode, &out->tx_mode, err)) != MIG_OK)
-			goto done;
-	}
-	if (out->tx_mode == MIG_TX_UNSET)
-		out->tx_mode = MIG_TX_FILE;
-
-	out->exec_order = opts->exec_order;
-	if (out->exec_order == MIG_ORDER_UNSET && env.exec_order && env.exec_order[0])
-	{
-		if ((rc = mig_parse_exec_order(env.exec_order, &out->exec_order, err)) != MIG_OK)
-			goto done;
-	}
-	if (out->exec_order == MIG_ORDER_UNSET)
-		out->exec_order = MIG_ORDER_LINEAR;
-
-	/* §g.8: lock_timeout, default 10s. */
-	out->lock_timeout_ms = opts->lock_timeout_ms;
-	if (out->lock_timeout_ms < 0 && env.lock_timeout && env.lock_timeout[0])
-	{
-		if ((rc = mig_parse_duration(env.lock_timeout, &out->lock_timeout_ms, err)) != MIG_OK ||
-			(rc = check_env_timeout(out->lock_timeout_ms, env.lock_timeout, err)) != MIG_OK)
-		{
-			mig_err_prefix(err, "env \"%.200s\": migration.lock_timeout: ", env_name);
-			goto done;
-		}
-	}
-	if (out->lock_timeout_ms < 0)
-		out->lock_timeout_ms = 10000;
-	/*
-	 * Lock-safe DDL: off unless the call asks; either option turns it on
-	 * with the other's default (1s per statement, 10 retries).
-	 */
-	out->stmt_lock_timeout_ms = 0;
-	out->lock_retries = 0;
-	if (opts->stmt_lock_timeout_ms >= 0 || opts->lock_retries >= 0)
-	{
-		out->stmt_lock_timeout_ms = opts->stmt_lock_timeout_ms >= 0 ? opts->stmt_lock_timeout_ms : 1000;
-		out->lock_retries = opts->lock_retries >= 0 ? opts->lock_retries : 10;
-	}
-	out->check = opts->has_check ? opts->check : MIG_SEV_NONE;
-	/* Cloud calls: the call's cloud_timeout, else atlas { cloud { timeout } } */
-	out->cloud_timeout_ms = opts->cloud_timeout_ms > 0 ? opts->cloud_timeout_ms : 0;
-	if (out->cloud_timeout_ms == 0 && env.cloud_timeout && env.cloud_timeout[0])
-	{
-		if ((rc = mig_parse_duration(env.cloud_timeout, &out->cloud_timeout_ms, err)) != MIG_OK ||
-			(rc = check_env_timeout(out->cloud_timeout_ms, env.cloud_timeout, err)) != MIG_OK)
-		{
-			mig_err_prefix(err, "atlas.hcl: cloud.timeout: ");
-			goto done;
-		}
 	}
 
 	/* §i.2 atlas { cloud { } }: an empty token means no cloud. */
@@ -321,6 +359,7 @@ oom:
 done:
 	if (rc != MIG_OK)
 		mig_run_cfg_free(out);
+	mig_opts_free(&envo);
 	mig_env_free(&env);
 	mig_hcl_free(cfg);
 	return rc;

@@ -111,7 +111,8 @@ read_entry(int dfd, const char *path, const char *name, bool missing_ok,
 		why = "not a regular file";
 		goto fail;
 	}
-	cap = (size_t) st.st_size + 1;
+	/* room for the file, its NUL and the read that sees EOF: no regrowth */
+	cap = (size_t) st.st_size + 2;
 	if ((buf = mig_alloc(cap)) == NULL)
 		goto oom;
 	for (;;)

@@ -6,6 +6,7 @@ set -eu
 PKGS="make gcc clang pkg-config libcurl4-openssl-dev libcjson-dev libssl-dev openssl
 libsqlite3-dev sqlite3 libcmocka-dev python3 postgresql-15 postgresql-server-dev-15
 postgresql-15-cron postgresql-client-15 ca-certificates"
+PKGS="$PKGS time"	# make bench: the peak RSS of the processes it times
 
 missing=""
 for p in $PKGS; do

@@ -69,6 +69,20 @@ contains(const char *hay, const char *needle)
 	return hay && strstr(hay, needle) != NULL;
 }
 
+/* How often needle occurs in hay. */
+static int
+count_occurrences(const char *hay, const char *needle)
+{
+	int			n = 0;
+
+	while (hay && (hay = strstr(hay, needle)) != NULL)
+	{
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
 #define assert_contains(hay, needle) \
 	do { if (!contains((hay), (needle))) fail_msg("expected %s\n--- to contain ---\n%s", \
 		(hay) ? (hay) : "(null)", (needle)); } while (0)
@@ -1716,7 +1730,7 @@ test_opts_json(void **state)
 			assert_string_equal(err.msg, cases[i].msg);
 		if (i == 0)
 		{
-			assert_true(o.has_amount);
+			assert_true(mig_opts_given(&o, MIG_OPT_AMOUNT));
 			assert_int_equal(o.amount, 2);
 			assert_true(o.dry_run);
 			assert_int_equal(o.tx_mode, MIG_TX_NONE);
@@ -1814,6 +1828,159 @@ test_json_text_host_encoding(void **state)
 	mig_buf_free(&b);
 }
 
+/* "SELECT '<a...>';" of exactly len bytes, with s placed at byte at (when s). */
+static char *
+stmt_of(size_t len, size_t at, const char *ins)
+{
+	char	   *t = malloc(len + 1);
+
+	memcpy(t, "SELECT '", 8);
+	memset(t + 8, 'a', len - 10);
+	memcpy(t + len - 2, "';", 2);
+	t[len] = '\0';
+	if (ins)
+		memcpy(t + at, ins, strlen(ins));
+	return t;
+}
+
+/*
+ * Kept statement text (issue 12): a 10 KB statement is cut to 4 KB, on a
+ * character boundary, with "… (N bytes)", in the stored log and in the
+ * report, Error.Stmt included; the host's log entries (the NOTICE stream)
+ * and the revision row's error_stmt keep the whole text.
+ */
+static void
+test_kept_statement_cut(void **state)
+{
+	/* "é" (2 bytes) straddles byte 4096: the cut keeps 4095 bytes */
+	char	   *big = stmt_of(10240, 4095, "\xc3\xa9");
+	char	   *file = malloc(10240 + 64);
+	const char *files[] = {"1.sql", NULL, NULL};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	mig_buf		b,
+				want;
+	const mig_rev *r;
+
+	snprintf(file, 10240 + 64, "CREATE TABLE t(x);\n%s\n", big);
+	files[1] = file;
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.fail_on = "SELECT 'aaa";
+	f.fail_msg = "no such thing";
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+
+	/* what is kept: 4095 bytes (never half of "é"), then the marker */
+	mig_buf_init(&want);
+	mig_buf_puts(&want, "    -> ");
+	mig_buf_append(&want, big, 4095);
+	mig_buf_puts(&want, "\xe2\x80\xa6 (10240 bytes)\n    no such thing\n");
+	assert_contains(res.log.data, want.data);
+	assert_not_contains(res.log.data, "\xc3\xa9");
+	/* the host's entries and the revision row: the whole statement */
+	assert_contains(f.log.data, big);
+	r = fake_db_rev(&f, "1");
+	assert_non_null(r);
+	assert_string_equal(r->error_stmt, big);
+
+	mig_buf_init(&b);
+	assert_int_equal(mig_report_json(&res, &c, "sqlite3", &b), MIG_OK);
+	mig_buf_reset(&want);
+	mig_buf_putc(&want, '"');
+	mig_buf_append(&want, big, 4095);
+	mig_buf_puts(&want, "\xe2\x80\xa6 (10240 bytes)\"");
+	/* in Applied and in Error.Stmt */
+	assert_contains(b.data, "\"Applied\":[\"CREATE TABLE t(x);\",\"SELECT 'aaa");
+	assert_contains(b.data, "\"Stmt\":\"SELECT 'aaa");
+	assert_non_null(strstr(strstr(b.data, want.data) + 1, want.data));
+	assert_not_contains(b.data, "\\ufffd");
+	assert_true(b.len < 10000);	/* whole, the statement alone would be twice 10240 */
+
+	/* a host whose texts are LATIN1: the marker is three dots */
+	mig_set_text_charlen(latin1_charlen);
+	mig_buf_reset(&b);
+	assert_int_equal(mig_report_json(&res, &c, "postgres", &b), MIG_OK);
+	/* every byte is a character there: the cut is at 4096 bytes */
+	assert_contains(b.data, "aaa\xc3... (10240 bytes)\"");
+	mig_set_text_charlen(NULL);
+
+	mig_buf_free(&b);
+	mig_buf_free(&want);
+	free(big);
+	free(file);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/*
+ * Past MIG_KEEP_STMTS (256 KB) of statement text, the log and the report
+ * keep one entry for the rest of a file's statements; counts stay whole, a
+ * failing statement still shows in the log, the host gets every statement.
+ */
+static void
+test_kept_statement_budget(void **state)
+{
+	mig_buf		file,
+				b;
+	const char *files[] = {"1.sql", NULL, "2.sql", "SELECT 1;\nSELECT 'boom';\n", NULL};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	int			i;
+	char	   *st = stmt_of(4000, 0, NULL);
+	char	   *norm;
+
+	mig_buf_init(&file);
+	for (i = 0; i < 100; i++)
+	{
+		mig_buf_puts(&file, st);
+		mig_buf_putc(&file, '\n');
+	}
+	files[1] = file.data;
+	make_dir(&d, files);
+	fake_db_init(&f);
+	f.fail_on = "boom";
+	f.fail_msg = "it failed";
+	cfg_init(&c);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+
+	/* 66 statements reach 264,000 bytes >= 262,144: the other 34 are one line */
+	norm = normalize_durations(res.log.data);
+	assert_contains(norm, "';\n    -> \xe2\x80\xa6 34 more statements (136000 bytes)\n  -- ok (D)\n");
+	assert_int_equal(count_occurrences(norm, "    -> SELECT 'aaa"), 66);
+	/* the next file is past the budget too, but its failing statement shows */
+	assert_contains(norm, "  -- migrating version 2\n"
+					"    -> \xe2\x80\xa6 1 more statement (9 bytes)\n"
+					"    -> SELECT 'boom';\n"
+					"    it failed\n");
+	assert_contains(norm, "  -- 1 migration ok, 1 with errors\n  -- 101 sql statements ok, 1 with errors\n");
+	assert_true(res.log.len < 300 * 1024);
+	/* the host saw all of them */
+	assert_int_equal(count_occurrences(f.log.data, "    -> SELECT 'aaa"), 100);
+
+	mig_buf_init(&b);
+	assert_int_equal(mig_report_json(&res, &c, "sqlite3", &b), MIG_OK);
+	assert_contains(b.data, "';\",\"\xe2\x80\xa6 34 more statements (136000 bytes)\"]");
+	assert_contains(b.data, "\"Applied\":[\"\xe2\x80\xa6 2 more statements (23 bytes)\"],"
+					"\"Error\":{\"Stmt\":\"SELECT 'boom';\"");
+	assert_int_equal(count_occurrences(b.data, "\"SELECT 'aaa"), 66);
+
+	free(norm);
+	free(st);
+	mig_buf_free(&b);
+	mig_buf_free(&file);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
 /* A failing allocator over a full apply: never a crash, never a leak. */
 static void
 test_apply_oom(void **state)
@@ -1862,6 +2029,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kept_statement_cut),
+		cmocka_unit_test(test_kept_statement_budget),
 		cmocka_unit_test(test_pending_sub),
 		cmocka_unit_test(test_execute_sub_amount2),
 		cmocka_unit_test(test_partly_resume),

@@ -549,6 +549,132 @@ test_err_utf8_from_inputs(void **state)
 	mig_opts_free(&o);
 }
 
+/* ---------------------------------------------------------------- the options table */
+
+/* Every option is documented in the README's options table, in order. */
+static void
+test_options_table_documented(void **state)
+{
+	size_t		len,
+				i;
+	char	   *readme = tu_read_file("README.md", &len);
+	const char *at;
+
+	(void) state;
+	assert_non_null(readme);
+	at = strstr(readme, "### Apply options");
+	assert_non_null(at);
+	for (i = 0; i < MIG_NOPTS; i++)
+	{
+		char		row[80];
+		const char *found;
+
+		assert_int_equal(mig_opt_defs[i].id, i);
+		snprintf(row, sizeof(row), "\n| `%s` | %s |", mig_opt_defs[i].name,
+				 strcmp(mig_opt_defs[i].sql_type, "jsonb") == 0 ? "jsonb" : mig_opt_defs[i].sql_type);
+		found = strstr(at, row);
+		if (found == NULL)
+			fail_msg("README.md's options table has no row %s", row + 1);
+		at = found + 1;
+	}
+	mig_free(readme);
+}
+
+/* The new options parse, and bad values name the option. */
+static void
+test_options_new(void **state)
+{
+	mig_opts	o;
+	mig_err		err;
+	const char *ok = "{\"statement_lock_timeout\": \"300ms\", \"lock_retries\": 40, \"preflight\": \"error\"}";
+
+	(void) state;
+	mig_opts_init(&o);
+	assert_int_equal(mig_opts_parse_json(ok, strlen(ok), &o, &err), MIG_OK);
+	assert_int_equal(o.stmt_lock_timeout_ms, 300);
+	assert_int_equal(o.lock_retries, 40);
+	assert_int_equal(o.preflight, MIG_SEV_ERROR);
+	assert_true(mig_opts_given(&o, MIG_OPT_PREFLIGHT));
+	assert_false(mig_opts_given(&o, MIG_OPT_TX_MODE));
+	mig_opts_free(&o);
+
+	mig_opts_init(&o);
+	assert_int_equal(mig_opts_parse_json("{\"lock_retries\": -1}", 20, &o, &err), MIG_EINVAL);
+	assert_string_equal(err.msg, "option \"lock_retries\" must be an integer from 0 to 2147483647, got -1");
+	assert_int_equal(mig_opts_parse_json("{\"preflight\": \"fatal\"}", 22, &o, &err), MIG_EINVAL);
+	assert_string_equal(err.msg, "unknown preflight severity \"fatal\"");
+	assert_int_equal(mig_opts_parse_json("{\"check\": \"error\"}", 18, &o, &err), MIG_EINVAL);
+	assert_string_equal(err.msg, "unknown option \"check\"");
+	assert_non_null(strstr(err.hint, "statement_lock_timeout, lock_retries, preflight and vars"));
+	mig_opts_free(&o);
+}
+
+/* Call over atlas.hcl over the server setting over the default. */
+static void
+test_options_layers(void **state)
+{
+	const char *hcl = "env \"e\" {\n  migration {\n    dir = \"file://m\"\n    tx_mode = \"none\"\n  }\n}\n";
+	mig_opts	call,
+				server;
+	mig_run_cfg cfg;
+	mig_err		err;
+	const mig_opt_def *d;
+
+	(void) state;
+	mig_opts_init(&call);
+	mig_opts_init(&server);
+	d = mig_opt_find("tx_mode");
+	assert_int_equal(mig_opts_set_text(&server, d, "all", "atlas_migrate.tx_mode", &err), MIG_OK);
+	d = mig_opt_find("lock_timeout");
+	assert_int_equal(mig_opts_set_text(&server, d, "30s", "atlas_migrate.lock_timeout", &err), MIG_OK);
+	d = mig_opt_find("lock_retries");
+	assert_int_equal(mig_opts_set_text(&server, d, "5", "atlas_migrate.lock_retries", &err), MIG_OK);
+
+	/* the env's tx_mode beats the server's; the server's lock settings apply */
+	assert_int_equal(mig_resolve_ex(hcl, strlen(hcl), "e", &call, &server, &cfg, &err), MIG_OK);
+	assert_int_equal(cfg.tx_mode, MIG_TX_NONE);
+	assert_int_equal(cfg.source[MIG_OPT_TX_MODE], MIG_SRC_HCL);
+	assert_int_equal(cfg.lock_timeout_ms, 30000);
+	assert_int_equal(cfg.source[MIG_OPT_LOCK_TIMEOUT], MIG_SRC_SERVER);
+	assert_int_equal(cfg.lock_retries, 5);
+	assert_int_equal(cfg.stmt_lock_timeout_ms, 1000);	/* the partner's default */
+	assert_int_equal(cfg.source[MIG_OPT_STMT_LOCK_TIMEOUT], MIG_SRC_BUILTIN);
+	assert_int_equal(cfg.exec_order, MIG_ORDER_LINEAR);
+	assert_int_equal(cfg.source[MIG_OPT_EXEC_ORDER], MIG_SRC_BUILTIN);
+	assert_string_equal(mig_opt_source_name(cfg.source[MIG_OPT_LOCK_TIMEOUT]), "server setting");
+	mig_run_cfg_free(&cfg);
+
+	/* the call beats both */
+	assert_int_equal(mig_opts_parse_json("{\"tx_mode\": \"file\", \"lock_timeout\": \"1s\"}", 41, &call, &err), MIG_OK);
+	assert_int_equal(mig_resolve_ex(hcl, strlen(hcl), "e", &call, &server, &cfg, &err), MIG_OK);
+	assert_int_equal(cfg.tx_mode, MIG_TX_FILE);
+	assert_int_equal(cfg.source[MIG_OPT_TX_MODE], MIG_SRC_CALL);
+	assert_int_equal(cfg.lock_timeout_ms, 1000);
+	mig_run_cfg_free(&cfg);
+
+	/* nothing set: the defaults, lock-safe DDL off */
+	assert_int_equal(mig_resolve(hcl, strlen(hcl), "e", &server, &cfg, &err), MIG_OK);
+	mig_run_cfg_free(&cfg);
+	mig_opts_free(&call);
+	mig_opts_init(&call);
+	assert_int_equal(mig_resolve(hcl, strlen(hcl), "e", &call, &cfg, &err), MIG_OK);
+	assert_int_equal(cfg.stmt_lock_timeout_ms, 0);
+	assert_int_equal(cfg.lock_retries, 0);
+	assert_int_equal(cfg.lock_timeout_ms, 10000);
+	assert_int_equal(cfg.check, MIG_SEV_NONE);
+	mig_run_cfg_free(&cfg);
+
+	/* a bad env attribute names the env and the attribute */
+	{
+		const char *bad = "env \"e\" {\n  migration {\n    tx_mode = \"most\"\n  }\n}\n";
+
+		assert_int_equal(mig_resolve(bad, strlen(bad), "e", &call, &cfg, &err), MIG_EINVAL);
+		assert_string_equal(err.msg, "env \"e\": migration.tx_mode: unknown tx-mode \"most\"");
+	}
+	mig_opts_free(&call);
+	mig_opts_free(&server);
+}
+
 int
 main(void)
 {
@@ -558,6 +684,9 @@ main(void)
 		cmocka_unit_test(test_duplicate_versions),
 		cmocka_unit_test(test_duplicate_versions_fixture_and_source),
 		cmocka_unit_test(test_option_ranges),
+		cmocka_unit_test(test_options_table_documented),
+		cmocka_unit_test(test_options_new),
+		cmocka_unit_test(test_options_layers),
 		cmocka_unit_test(test_hcl_duration_ranges),
 		cmocka_unit_test(test_err_replaces_invalid_utf8),
 		cmocka_unit_test(test_err_cut_at_character_boundary),

@@ -1,9 +1,10 @@
 -- Lock-safe DDL (issue 11): statement_lock_timeout and lock_retries, as far
 -- as one session can show them: every statement of the run runs with
 -- lock_timeout set to statement_lock_timeout (a file's own SET does not
--- stick), the caller's settings are untouched, a run where nothing waits
--- retries nothing (the report and the run row say 0), a statement that fails
--- for another reason than a lock is not retried, and without the options the
+-- stick; the server setting atlas_migrate.statement_lock_timeout works too),
+-- the caller's settings are untouched, a run where nothing waits retries
+-- nothing (the report and the run row say 0), a statement that fails for
+-- another reason than a lock is not retried, and without the options the
 -- report has Atlas's members only.  Waiting for another session's lock:
 -- tests/pg/lock_retries.sh.
 SELECT atlas_config_set($$
@@ -47,6 +48,15 @@ FROM atlas_migrate_apply('lr_rh', lock_retries => 2) r;
 SELECT * FROM t13r.lr_seen ORDER BY n;
 SHOW lock_timeout;
 ROLLBACK;
+
+-- the server setting atlas_migrate.statement_lock_timeout turns it on as well
+SET atlas_migrate.statement_lock_timeout = '150ms';
+BEGIN;
+SELECT r->>'Status' AS status, r->'LockRetries' AS retries
+FROM atlas_migrate_apply('lr_rh') r;
+SELECT * FROM t13r.lr_seen ORDER BY n;
+ROLLBACK;
+RESET atlas_migrate.statement_lock_timeout;
 
 -- without the options: Atlas's members only
 SELECT r->>'Status' AS status, r ? 'LockRetries' AS lock_members
