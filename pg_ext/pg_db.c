@@ -46,7 +46,10 @@
 #include "parser/parser.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/sinvaladt.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
@@ -61,6 +64,8 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
+#include "catalog/pg_type_d.h"
+#include "utils/array.h"
 
 #include "pg_ext.h"
 
@@ -84,6 +89,8 @@
 	"PRIMARY KEY (\"version\"))"
 
 typedef void (*guarded_fn) (pg_db *db, void *arg);
+
+static void stmt_lock_timeout_set(pg_db *db);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -451,6 +458,8 @@ exec_text(pg_db *db, void *p)
 			ereport(ERROR,
 					(errcode(ERRCODE_IN_FAILED_SQL_TRANSACTION),
 					 errmsg("current transaction is aborted, commands ignored until end of transaction block")));
+		if (!IsA(raw->stmt, TransactionStmt))
+			stmt_lock_timeout_set(db);
 
 		if (analyze_requires_snapshot(raw))
 		{
@@ -519,6 +528,7 @@ exec_here(pg_db *db, void *p)
 						GetDatabaseEncodingName())));
 	(void) pg_verify_mbstr(GetDatabaseEncoding(), sql, (int) a->len, false);
 	CHECK_FOR_INTERRUPTS();
+	stmt_lock_timeout_set(db);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute(sql, false, 0);
@@ -531,13 +541,226 @@ exec_here(pg_db *db, void *p)
 	SPI_finish();
 }
 
+/* ---------------------------------------------------------------- lock-safe DDL (issue 11) */
+
+/*
+ * While a migration statement runs with statement_lock_timeout, a timer
+ * looks at the lock this backend waits for (waitLock of its own PGPROC,
+ * which the lock manager sets before it sleeps) every quarter of the
+ * timeout, and keeps the last one seen.  When lock_timeout ends a wait, the
+ * lock manager has left the wait queue before the error is raised, so the
+ * error alone cannot say which lock it was; a sample taken during the wait
+ * can.  The handler runs in the SIGALRM handler and only copies memory.
+ */
+static TimeoutId wait_sample_id = MAX_TIMEOUTS; /* registered on first use */
+static volatile sig_atomic_t wait_seen;
+static LOCKTAG wait_tag;
+static LOCKMODE wait_mode;
+
+static void
+sample_lock_wait(void)
+{
+	LOCK	   *lock = MyProc ? MyProc->waitLock : NULL;
+
+	if (lock != NULL)
+	{
+		wait_tag = lock->tag;
+		wait_mode = MyProc->waitLockMode;
+		wait_seen = true;
+	}
+}
+
+/*
+ * Each migration command of a run with statement_lock_timeout runs with
+ * lock_timeout set to it, as SET LOCAL: the setting ends with the file's
+ * transaction (the statement's in autocommit), and inside the caller's
+ * transaction with the call (pg_funcs.c restores every setting).  Applied
+ * again before every command, so it holds for each statement even after a
+ * migration's own SET lock_timeout.
+ */
+static void
+stmt_lock_timeout_set(pg_db *db)
+{
+	char		val[32];
+
+	if (db->stmt_lock_timeout_ms <= 0)
+		return;
+	snprintf(val, sizeof(val), "%d", db->stmt_lock_timeout_ms);
+	(void) set_config_option("lock_timeout", val, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+static int
+pg_db_set_stmt_lock_timeout(mig_db *mdb, int64_t timeout_ms, mig_err *err)
+{
+	pg_db	   *db = (pg_db *) mdb;
+
+	db->stmt_lock_timeout_ms = (int) Min(timeout_ms, (int64_t) INT_MAX);
+	if (timeout_ms > 0 && wait_sample_id == MAX_TIMEOUTS)
+		wait_sample_id = RegisterTimeout(USER_TIMEOUT, sample_lock_wait);
+	return MIG_OK;
+}
+
+/* What describe_wait gives back. */
+typedef struct wait_desc
+{
+	LOCKTAG		tag;
+	LOCKMODE	mode;
+	char	   *text;			/* palloc'd in keep_cxt */
+} wait_desc;
+
+/* At most this many blocking sessions are named. */
+#define MAX_BLOCKERS_SHOWN 5
+
+/*
+ * The lock the failed statement waited for and the sessions holding a lock
+ * that conflicts with it: the lock manager's own conflict test
+ * (GetLockConflicts, what pg_blocking_pids() reads for the holders),
+ * looked up right after the wait ended, with pg_stat_activity for their
+ * application_name and how long their transaction has been open.
+ */
+static void
+describe_wait(pg_db *db, void *p)
+{
+	wait_desc  *d = p;
+	StringInfoData s;
+	VirtualTransactionId *vxids;
+	int			n = 0,
+				npids = 0,
+				i;
+	Datum	   *pids;
+	Oid			types[1] = {INT4ARRAYOID};
+	Datum		vals[1];
+	uint64		r;
+
+	cmd_start(db);
+	initStringInfo(&s);
+	appendStringInfo(&s, "%s on ", GetLockmodeName(d->tag.locktag_lockmethodid, d->mode));
+	if (d->tag.locktag_type == LOCKTAG_RELATION && d->tag.locktag_field1 == MyDatabaseId &&
+		get_rel_name(d->tag.locktag_field2) != NULL)
+	{
+		Oid			relid = d->tag.locktag_field2;
+
+		appendStringInfo(&s, "relation %s",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid)));
+	}
+	else
+		DescribeLockTag(&s, &d->tag);
+
+	vxids = GetLockConflicts(&d->tag, d->mode, &n);
+	pids = palloc(sizeof(Datum) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
+
+		if (proc != NULL && proc->pid != 0 && proc->pid != MyProcPid)
+			pids[npids++] = Int32GetDatum(proc->pid);
+	}
+	if (npids == 0)
+		appendStringInfoString(&s, ", held by no session any more when looked up");
+	else
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		vals[0] = PointerGetDatum(construct_array(pids, npids, INT4OID, 4, true, TYPALIGN_INT));
+		if (SPI_execute_with_args("SELECT a.pid, COALESCE(a.application_name, ''), "
+								  "COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() "
+								  "OPERATOR(pg_catalog.-) a.xact_start), -1)::pg_catalog.float8 "
+								  "FROM pg_catalog.pg_stat_activity a "
+								  "WHERE a.pid OPERATOR(pg_catalog.=) ANY ($1) "
+								  "ORDER BY a.xact_start NULLS LAST, a.pid",
+								  1, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading pg_stat_activity failed");
+		for (r = 0; r < SPI_processed && r < MAX_BLOCKERS_SHOWN; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int			pid = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+			char	   *app = SPI_getvalue(tup, desc, 2);
+			double		age = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+
+			appendStringInfoString(&s, r == 0 ? ", held by " : ", ");
+			if (age >= 0)
+				appendStringInfo(&s, "PID %d (application_name \"%s\", in a transaction for %.1f s)",
+								 pid, app ? app : "", age);
+			else
+				appendStringInfo(&s, "PID %d (application_name \"%s\", no transaction open or not visible to this role)",
+								 pid, app ? app : "");
+		}
+		if (SPI_processed > MAX_BLOCKERS_SHOWN)
+			appendStringInfo(&s, " and %llu more",
+							 (unsigned long long) (SPI_processed - MAX_BLOCKERS_SHOWN));
+		else if (SPI_processed == 0)
+			appendStringInfoString(&s, ", held by no session any more when looked up");
+		SPI_finish();
+	}
+	d->text = MemoryContextStrdup(db->keep_cxt, s.data);
+	cmd_end(db);
+}
+
+static bool
+pg_db_lock_wait_failed(mig_db *mdb, const mig_err *err, mig_buf *what)
+{
+	pg_db	   *db = (pg_db *) mdb;
+	wait_desc	d;
+	mig_err		ignored;
+
+	if (db->stmt_lock_timeout_ms <= 0 ||
+		strcmp(err->sqlstate, unpack_sql_state(ERRCODE_LOCK_NOT_AVAILABLE)) != 0)
+		return false;
+	if (!db->wait_known)
+	{
+		/* a NOWAIT lock, or a wait shorter than the sampling interval */
+		mig_buf_puts(what, "a lock");
+		return true;
+	}
+	memset(&d, 0, sizeof(d));
+	d.tag = wait_tag;
+	d.mode = wait_mode;
+	if (guarded(db, describe_wait, &d, &ignored) == MIG_OK && d.text != NULL)
+		mig_buf_puts(what, d.text);
+	else
+		mig_buf_printf(what, "%s (who held it could not be looked up)",
+					   GetLockmodeName(d.tag.locktag_lockmethodid, d.mode));
+	if (d.text)
+		pfree(d.text);
+	return true;
+}
+
+/* A pause between two attempts: the latch wakes it for a cancel. */
+static void
+pg_db_pause(mig_db *mdb, int64_t ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 (long) ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
 static int
 pg_db_exec(mig_db *mdb, const char *sql, size_t len, mig_err *err)
 {
 	pg_db	   *db = (pg_db *) mdb;
 	exec_arg	a = {sql, len};
+	const bool	sample = db->stmt_lock_timeout_ms > 0;
+	int			rc;
 
-	return guarded(db, db->in_process ? exec_here : exec_text, &a, err);
+	if (sample)
+	{
+		int			every = Max(db->stmt_lock_timeout_ms / 4, 1);
+
+		wait_seen = false;
+		enable_timeout_every(wait_sample_id,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), every), every);
+	}
+	rc = guarded(db, db->in_process ? exec_here : exec_text, &a, err);
+	if (sample)
+	{
+		disable_timeout(wait_sample_id, false);
+		db->wait_known = rc != MIG_OK && wait_seen;
+	}
+	return rc;
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -1674,6 +1897,9 @@ pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t
 	db->base.tx_open = pg_db_tx_open;
 	db->base.interrupted = pg_db_interrupted;
 	db->base.log = pg_db_log;
+	db->base.set_stmt_lock_timeout = pg_db_set_stmt_lock_timeout;
+	db->base.lock_wait_failed = pg_db_lock_wait_failed;
+	db->base.pause = pg_db_pause;
 	db->cfg = cfg;
 	db->job = job;
 	/* report and run row JSON in the database encoding (issue 8) */

@@ -220,6 +220,14 @@ typedef struct pg_db
 	bool		in_process;
 	int			sub_level;
 	ResourceOwner sub_owner;
+
+	/*
+	 * Lock-safe DDL (issue 11): lock_timeout of each migration command in
+	 * ms (0: the session's own), and whether the last failed exec() was
+	 * seen waiting for a lock (pg_db.c keeps which one).
+	 */
+	int			stmt_lock_timeout_ms;
+	bool		wait_known;
 } pg_db;
 
 /* Fill the adapter for the worker; stop points at the worker's stop flag. */

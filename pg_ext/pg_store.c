@@ -248,10 +248,10 @@ run_update(void *p)
 {
 	run_update_arg *a = p;
 	const mig_run_row *r = a->row;
-	Oid			types[13] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[13];
-	char		nulls[13];
+	Oid			types[15] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID};
+	Datum		values[15];
+	char		nulls[15];
 	char	   *sql;
 	int			rc;
 
@@ -259,7 +259,8 @@ run_update(void *p)
 		sql = psprintf("UPDATE %s SET finished_at = pg_catalog.clock_timestamp(), status = $2, "
 					   "from_version = $3, to_version = $4, target_version = $5, files_applied = $6, "
 					   "files_pending = $7, error = $8, log = $9, report = $10::pg_catalog.jsonb, "
-					   "cloud_report = $11, cloud_target = $12, cloud_error = $13 "
+					   "cloud_report = $11, cloud_target = $12, cloud_error = $13, "
+					   "lock_retries = $14, lock_wait_ms = $15 "
 					   "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING " RUN_END_PAYLOAD,
 					   pg_ext_relname("atlas_migrate_runs"));
 	else
@@ -289,6 +290,10 @@ run_update(void *p)
 	values[10] = text_or_null(a->cloud_body, &nulls[10]);
 	values[11] = text_or_null(a->cloud_target, &nulls[11]);
 	values[12] = text_or_null(a->cloud_note, &nulls[12]);
+	values[13] = Int32GetDatum((int32) Min(r->lock_retries, PG_INT32_MAX));
+	nulls[13] = ' ';
+	values[14] = Int64GetDatum(r->lock_wait_ms);
+	nulls[14] = ' ';
 	if (!a->final)
 	{
 		if (progress_plan == NULL)
@@ -303,7 +308,7 @@ run_update(void *p)
 		rc = SPI_execute_plan(progress_plan, values, nulls, false, 0);
 	}
 	else
-		rc = SPI_execute_with_args(sql, 13, types, values, nulls, false, 0);
+		rc = SPI_execute_with_args(sql, 15, types, values, nulls, false, 0);
 	if (rc != (a->final ? SPI_OK_UPDATE_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "updating atlas_migrate_runs failed: %s", SPI_result_code_string(rc));
 	if (a->final && SPI_processed == 1)

@@ -17,10 +17,17 @@
  *   applied before, the error and the statement) written after the
  *   rollback, when that row is the newest revision (so it can only make the
  *   file pending again, never hide it);
- * - dry run writes nothing at all (§6.12).
+ * - dry run writes nothing at all (§6.12);
+ * - lock-safe DDL (issue 11, no Atlas counterpart): with
+ *   statement_lock_timeout, a statement that gives up waiting for a lock
+ *   rolls its file back (tx mode all: every file; none: only itself) and
+ *   runs again after a growing, jittered pause, up to lock_retries times;
+ *   an attempt that was rolled back leaves no row and counts nowhere but in
+ *   the log and the lock counters.
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "plan.h"
 
@@ -48,6 +55,15 @@ typedef struct run {
 	bool		in_tx;			/* a transaction we began is open */
 	bool		locked;
 	const mig_apply_hooks *hooks;	/* NULL: none */
+
+	/* lock-safe DDL (issue 11) */
+	bool		exec_failed;	/* the last failure came from db->exec */
+	int64_t		exec_ns;		/* how long that exec ran */
+	mig_stmt	failed_stmt;	/* its statement (text in the file's data) */
+	mig_stmts  *saved;			/* tx mode all: every file's statements, to
+								 * run them again */
+	uint64_t	rng;			/* jitter of the pauses */
+	char		gave_up[MIG_ERR_DETAIL];	/* retries spent: the detail */
 	/* the stored log's statement text (MIG_KEEP_STMT, db.h) */
 	size_t		log_kept;		/* statement bytes kept in res->log */
 	size_t		omit_n;			/* statements of this file not kept yet */
@@ -469,6 +485,186 @@ prepare(run *r)
 	return MIG_OK;
 }
 
+/* ---------------------------------------------------------------- lock retries (issue 11) */
+
+/* Longest pause between two attempts. */
+#define RETRY_PAUSE_MAX_MS 5000
+
+/*
+ * The pause before attempt n + 1 (n >= 1): 100 ms, growing by half each
+ * time up to 5 s, drawn from [p/2, p] so that runs retrying against the
+ * same holder do not come back in step.
+ */
+static int64_t
+retry_pause_ms(run *r, int64_t n)
+{
+	double		p = 100;
+	int64_t		i,
+				half;
+
+	for (i = 1; i < n && p < RETRY_PAUSE_MAX_MS; i++)
+		p *= 1.5;
+	if (p > RETRY_PAUSE_MAX_MS)
+		p = RETRY_PAUSE_MAX_MS;
+	r->rng ^= r->rng << 13;
+	r->rng ^= r->rng >> 7;
+	r->rng ^= r->rng << 17;
+	half = (int64_t) (p / 2);
+	return half + (int64_t) (r->rng % (uint64_t) (half + 1));
+}
+
+/* Sleep ms in short steps, stopping when the host wants the run stopped. */
+static int
+pause_ms(run *r, int64_t ms)
+{
+	const int64_t end = mig_now_ns() + ms * 1000000;
+	int64_t		left;
+
+	for (;;)
+	{
+		if (r->db->interrupted && r->db->interrupted(r->db))
+			return mig_err_set(r->err, MIG_EINTR, "canceling migration on request");
+		left = (end - mig_now_ns()) / 1000000;
+		if (left <= 0)
+			return MIG_OK;
+		if (left > 100)
+			left = 100;
+		if (r->db->pause)
+			r->db->pause(r->db, left);
+		else
+		{
+			struct timespec ts = {(time_t) (left / 1000), (long) (left % 1000) * 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/*
+ * The exec of statement st (of file f) failed with r->err after r->exec_ns,
+ * and what the attempt did is rolled back.  Was it a lock timeout under
+ * statement_lock_timeout with retries left?  Then say so (a log line, so a
+ * NOTICE in PostgreSQL: the version, the statement, the lock and who held
+ * it), pause and return 1: the caller runs the attempt again.  0: the error
+ * stands (not a lock timeout, or the retries are spent: r->gave_up then
+ * holds the detail for the error).  An error code: interrupted while
+ * pausing (err says so).
+ */
+static int
+lock_retry(run *r, const mig_file *f, const mig_stmt *st, int64_t *attempts, const char *again)
+{
+	const mig_run_cfg *cfg = r->cfg;
+	mig_buf		what,
+				line,
+				q;
+	char		waited[64],
+				pause[64];
+	int64_t		ms,
+				t0;
+	int			rc = 0;
+
+	r->gave_up[0] = '\0';
+	if (cfg->stmt_lock_timeout_ms <= 0 || cfg->dry_run || r->db->lock_wait_failed == NULL)
+		return 0;
+	mig_buf_init(&what);
+	mig_buf_init(&line);
+	mig_buf_init(&q);
+	if (!r->db->lock_wait_failed(r->db, r->err, &what))
+		goto done;
+	r->res->lock_wait_ns += r->exec_ns;
+	mig_buf_goquote(&q, st->text, st->len > 200 ? 200 : st->len);
+	mig_fmt_duration(r->exec_ns - r->exec_ns % 1000000, waited, sizeof(waited));
+	if (*attempts >= cfg->lock_retries)
+	{
+		snprintf(r->gave_up, sizeof(r->gave_up),
+				 "Statement %s of %s (version %s) waited %s for %s; gave up after %lld %s (statement_lock_timeout %lldms).",
+				 q.data ? q.data : "", f->name, f->version, waited, what.data ? what.data : "a lock",
+				 (long long) *attempts, *attempts == 1 ? "retry" : "retries",
+				 (long long) cfg->stmt_lock_timeout_ms);
+		mig_buf_printf(&line, "    lock timeout: version %s, statement %s waited %s for %s; no retries left",
+					   f->version, q.data ? q.data : "", waited, what.data ? what.data : "a lock");
+		if (!line.oom)
+			log_str(r, line.data, false);
+		goto done;
+	}
+	(*attempts)++;
+	r->res->lock_retries++;
+	ms = retry_pause_ms(r, *attempts);
+	mig_fmt_duration(ms * 1000000, pause, sizeof(pause));
+	mig_buf_printf(&line, "    lock timeout (retry %lld of %lld): version %s, statement %s waited %s for %s; %s in %s",
+				   (long long) *attempts, (long long) cfg->lock_retries, f->version,
+				   q.data ? q.data : "", waited, what.data ? what.data : "a lock", again, pause);
+	if (!line.oom)
+		log_str(r, line.data, false);
+	t0 = mig_now_ns();
+	rc = pause_ms(r, ms);
+	r->res->lock_pause_ns += mig_now_ns() - t0;
+	if (rc == MIG_OK)
+	{
+		/* the attempt's error is gone with it */
+		mig_err_clear(r->err);
+		rc = 1;
+	}
+done:
+	mig_buf_free(&what);
+	mig_buf_free(&line);
+	mig_buf_free(&q);
+	return rc;
+}
+
+/* The retries are spent: the run's error says what it waited for, and what to do. */
+static void
+lock_gave_up_note(run *r)
+{
+	if (r->gave_up[0] == '\0')
+		return;
+	mig_err_detail(r->err, "%s", r->gave_up);
+	mig_err_hint(r->err, "Other sessions held the lock through every attempt: let their transactions end (or end them), then apply again; or raise lock_retries or statement_lock_timeout.");
+}
+
+/* A copy of a statement list (the texts stay in the file's data). */
+static int
+stmts_copy(mig_stmts *dst, const mig_stmts *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src->n == 0)
+		return MIG_OK;
+	dst->v = mig_alloc(src->n * sizeof(mig_stmt));
+	if (dst->v == NULL)
+		return MIG_ENOMEM;
+	memcpy(dst->v, src->v, src->n * sizeof(mig_stmt));
+	dst->n = dst->cap = src->n;
+	return MIG_OK;
+}
+
+/*
+ * Tx mode all, after a rollback: forget the files of the attempt (their
+ * statements back to their preps), so the next attempt starts over as the
+ * first did.  The text log keeps what the attempt showed.
+ */
+static int
+restart_all(run *r)
+{
+	mig_result *res = r->res;
+	size_t		j;
+
+	for (j = 0; j < res->napplied; j++)
+	{
+		mig_applied *a = &res->applied[j];
+
+		mig_stmts_free(&a->stmts);
+		mig_free(a->error_stmt);
+		mig_free(a->error_text);
+		if (stmts_copy(&r->preps[j].stmts, &r->saved[j]) != MIG_OK)
+			return mig_err_set(r->err, MIG_ENOMEM, "out of memory");
+	}
+	mig_free(res->applied);
+	res->applied = NULL;
+	res->napplied = 0;
+	res->files_ok = 0;
+	return MIG_OK;
+}
+
 /* ---------------------------------------------------------------- revision rows */
 
 /* Parse the stored partial hashes (§f.4): JSON array of "h1:<b64>" strings. */
@@ -627,6 +823,7 @@ exec_file(run *r, prep *p)
 	size_t		committed_plen;
 	const mig_stmt *opened_by = NULL;	/* the statement that opened the file's transaction */
 	bool		final_written = false;
+	int64_t		attempts = 0;	/* lock retries of the file (none: of the statement) */
 	const mig_revs *rs = &r->revs;
 	long		ri = mig_revs_find(rs, f->version);
 	mig_rev		row;
@@ -746,6 +943,7 @@ exec_file(run *r, prep *p)
 		snprintf(line, sizeof(line), "  -- migrating version %s", f->version);
 		log_str(r, line, true);
 
+attempt:
 		if (own_tx)
 		{
 			if ((rc = db->begin(db, r->err)) != MIG_OK)
@@ -768,9 +966,14 @@ exec_file(run *r, prep *p)
 			const bool	last = i + 1 == nsend;
 			bool		opened = false;
 			bool		row_first = false;
+			bool		exec_failed;
+			int			lr;
 
 			log_stmt(r, st);
+again:
 			rc = MIG_OK;
+			exec_failed = false;
+			opened = false;
 			if (db->interrupted && db->interrupted(db))
 				rc = mig_err_set(r->err, MIG_EINTR, "canceling migration on request");
 			else if (per_stmt_rows && !self_tx)
@@ -800,7 +1003,16 @@ exec_file(run *r, prep *p)
 				}
 			}
 			if (rc == MIG_OK && !dry)
-				rc = db->exec(db, st->text, st->len, r->err);
+			{
+				const int64_t x0 = mig_now_ns();
+
+				if ((rc = db->exec(db, st->text, st->len, r->err)) != MIG_OK)
+				{
+					exec_failed = true;
+					r->exec_ns = mig_now_ns() - x0;
+				}
+			}
+			r->exec_failed = exec_failed;
 			if (rc == MIG_OK && per_stmt_rows && !row_first)
 			{
 				if (advance_row(&row, &ph, &partial, st, applied, last, t0) != MIG_OK)
@@ -826,7 +1038,43 @@ exec_file(run *r, prep *p)
 				}
 				else if (opened_by == NULL)
 					opened_by = st;
+				attempts = 0;
 			}
+			if (rc != MIG_OK && exec_failed && own_tx)
+			{
+				/* issue 11, tx mode file: roll the file back, run it again */
+				mig_err		rerr;
+
+				mig_err_clear(&rerr);
+				if (r->in_tx)
+					db->rollback(db, &rerr);
+				r->in_tx = false;
+				if ((lr = lock_retry(r, f, st, &attempts, "rolled back the file, which runs again")) > 0)
+					goto attempt;
+				if (lr < 0)
+					rc = lr;
+			}
+			else if (rc != MIG_OK && exec_failed && per_stmt_rows)
+			{
+				/* tx mode none: the statement again, unless a file's own transaction is open */
+				mig_err		rerr;
+
+				mig_err_clear(&rerr);
+				if (opened && r->in_tx)
+				{
+					db->rollback(db, &rerr);
+					r->in_tx = false;
+				}
+				if (!file_tx_open(r))
+				{
+					if ((lr = lock_retry(r, f, st, &attempts, "the statement runs again")) > 0)
+						goto again;
+					if (lr < 0)
+						rc = lr;
+				}
+			}
+			else if (rc != MIG_OK && exec_failed)
+				r->failed_stmt = *st;	/* tx mode all: mig_apply_ex decides */
 			if (rc != MIG_OK)
 			{
 				char		dbmsg[MIG_ERR_MSG];
@@ -853,6 +1101,7 @@ exec_file(run *r, prep *p)
 					mig_err_set(r->err, code, "sql/migrate: executing statement %s from version \"%.200s\": %s",
 								q.data ? q.data : "", f->version, dbmsg);
 					memcpy(r->err->sqlstate, state, sizeof(state));
+					lock_gave_up_note(r);
 				}
 				mig_buf_free(&q);
 				goto failed;
@@ -1152,6 +1401,7 @@ mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	mig_plan	plan = {0};
 	int			rc;
 	size_t		i;
+	int64_t		all_attempts = 0;	/* tx mode all: lock retries of the run */
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
@@ -1232,6 +1482,24 @@ mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	}
 
 	/* step 13: execute */
+	if (cfg->stmt_lock_timeout_ms > 0 && !cfg->dry_run)
+	{
+		/* issue 11: each statement waits at most this long for a lock */
+		if (db->set_stmt_lock_timeout &&
+			(rc = db->set_stmt_lock_timeout(db, cfg->stmt_lock_timeout_ms, err)) != MIG_OK)
+			goto failed;
+		r.rng = (uint64_t) mig_now_ns() | 1;
+		if (cfg->tx_mode == MIG_TX_ALL)
+		{
+			/* a retry runs every file again: keep their statements */
+			r.saved = mig_calloc(r.nprep ? r.nprep : 1, sizeof(mig_stmts));
+			if (r.saved == NULL)
+				goto oom;
+			for (i = 0; i < r.nprep; i++)
+				if (stmts_copy(&r.saved[i], &r.preps[i].stmts) != MIG_OK)
+					goto oom;
+		}
+	}
 	if (cfg->tx_mode == MIG_TX_ALL && !cfg->dry_run)
 	{
 		if ((rc = db->begin(db, err)) != MIG_OK)
@@ -1241,7 +1509,35 @@ mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	for (i = 0; i < r.nprep; i++)
 	{
 		if ((rc = exec_file(&r, &r.preps[i])) != MIG_OK)
+		{
+			if (r.saved && r.in_tx && r.exec_failed)
+			{
+				/* issue 11, tx mode all: roll everything back, run every file again */
+				mig_err		rerr;
+				int			lr;
+
+				mig_err_clear(&rerr);
+				db->rollback(db, &rerr);
+				r.in_tx = false;
+				lr = lock_retry(&r, res->applied[res->napplied - 1].file, &r.failed_stmt,
+								&all_attempts, "rolled back the transaction of all files, which run again");
+				if (lr > 0)
+				{
+					if ((rc = restart_all(&r)) != MIG_OK)
+						goto failed;
+					if ((rc = db->begin(db, err)) != MIG_OK)
+						goto failed;
+					r.in_tx = true;
+					i = (size_t) -1;	/* from the first file again */
+					continue;
+				}
+				if (lr < 0)
+					rc = lr;
+				else
+					lock_gave_up_note(&r);
+			}
 			goto failed;
+		}
 	}
 	if (r.in_tx)
 	{
@@ -1286,6 +1582,13 @@ out:
 		res->current_after = mig_strdup(r.max_version);
 	if (r.reached && res->reached == NULL)
 		res->reached = mig_strdup(r.reached);
+	if (cfg->stmt_lock_timeout_ms > 0 && !cfg->dry_run && db->set_stmt_lock_timeout)
+	{
+		mig_err		terr;
+
+		mig_err_clear(&terr);
+		db->set_stmt_lock_timeout(db, 0, &terr);
+	}
 	if (r.locked)
 	{
 		mig_err		uerr;
@@ -1298,8 +1601,13 @@ out:
 		}
 	}
 	for (i = 0; i < r.nprep; i++)
+	{
 		mig_stmts_free(&r.preps[i].stmts);
+		if (r.saved)
+			mig_stmts_free(&r.saved[i]);
+	}
 	mig_free(r.preps);
+	mig_free(r.saved);
 	mig_plan_free(&plan);
 	mig_revs_free(&r.revs);
 	mig_revs_free(&r.failed);

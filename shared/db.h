@@ -107,6 +107,34 @@ struct mig_db {
 	 */
 	bool		(*tx_open) (mig_db *db);
 
+	/*
+	 * Lock-safe DDL (issue 11).  set_stmt_lock_timeout bounds each later
+	 * exec()'s wait for a lock to timeout_ms (PostgreSQL: lock_timeout
+	 * while the statement runs; SQLite: the busy wait), 0 = no bound of
+	 * the run's own (what the host does without the option).  Called before
+	 * the first file when the run has stmt_lock_timeout_ms, and with 0 after
+	 * the last.  NULL: the host cannot bound its waits (no retries then).
+	 */
+	int			(*set_stmt_lock_timeout) (mig_db *db, int64_t timeout_ms, mig_err *err);
+
+	/*
+	 * Did the exec() that failed with err give up waiting for a lock under
+	 * that bound (PostgreSQL: SQLSTATE 55P03; SQLite: busy)?  If so, append
+	 * to what the lock it wanted and who held it as far as the host knows
+	 * ("AccessExclusiveLock on relation public.t, held by PID 42
+	 * (application_name \"psql\", in a transaction for 2.1 s)") and return
+	 * true.  Asked after the engine rolled back what the attempt did.  NULL:
+	 * never.
+	 */
+	bool		(*lock_wait_failed) (mig_db *db, const mig_err *err, mig_buf *what);
+
+	/*
+	 * Sleep up to ms between two attempts, returning early when the host
+	 * wants the run stopped (the engine asks interrupted() after).  NULL:
+	 * nanosleep.
+	 */
+	void		(*pause) (mig_db *db, int64_t ms);
+
 	/* Non-zero when the host wants the run stopped (cancel, timeout). */
 	int			(*interrupted) (mig_db *db);
 
@@ -229,6 +257,14 @@ typedef struct mig_result {
 	size_t		napplied;
 	size_t		files_ok;		/* files that completed */
 	char	   *error;			/* run error text, NULL when ok */
+	/*
+	 * Lock-safe DDL (issue 11): attempts run again after a lock timeout,
+	 * time spent in the statements that timed out waiting for a lock, and
+	 * in the pauses between attempts.
+	 */
+	int64_t		lock_retries;
+	int64_t		lock_wait_ns;
+	int64_t		lock_pause_ns;
 	char		target_id[37];	/* identifier row UUID (cloud), "" if none */
 	mig_buf		log;			/* the text log (§h.1) */
 } mig_result;

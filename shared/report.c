@@ -350,6 +350,18 @@ mig_report_json_ex(const mig_result *res, const mig_run_cfg *cfg, const char *dr
 		kv_str(out, &first, "Message", m.data ? m.data : "");
 		mig_buf_free(&m);
 	}
+	if (cfg && cfg->stmt_lock_timeout_ms > 0 && !cfg->dry_run)
+	{
+		/* lock-safe DDL (issue 11): members of our own, after Atlas's */
+		char		wait[64],
+					pause[64];
+
+		mig_fmt_duration(res->lock_wait_ns, wait, sizeof(wait));
+		mig_fmt_duration(res->lock_pause_ns, pause, sizeof(pause));
+		mig_buf_printf(out, ",\"LockRetries\":%lld", (long long) res->lock_retries);
+		kv_str(out, &first, "LockWait", wait);
+		kv_str(out, &first, "LockPause", pause);
+	}
 	if (extra && extra[0])
 	{
 		mig_buf_putc(out, ',');

@@ -109,6 +109,8 @@ fill_row(const run_state *s, mig_run_row *row)
 	row->error = res->error;
 	row->log = res->log.data ? res->log.data : "";
 	row->log_len = res->log.len;
+	row->lock_retries = res->lock_retries;
+	row->lock_wait_ms = res->lock_wait_ns / 1000000;
 }
 
 static int

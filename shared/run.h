@@ -48,6 +48,10 @@ typedef struct mig_run_row {
 								 * the stored one */
 	size_t		log_len;
 	const char *report;			/* finish only: the JSON report, or NULL */
+	/* finish only: lock retries of the run and the time statements
+	 * waited for locks they did not get (issue 11) */
+	int64_t		lock_retries;
+	int64_t		lock_wait_ms;
 } mig_run_row;
 
 /* One kept Cloud deployment report. */

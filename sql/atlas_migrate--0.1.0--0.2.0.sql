@@ -160,3 +160,13 @@ COMMENT ON FUNCTION atlas_config_get() IS
 REVOKE ALL ON FUNCTION atlas_config_get() FROM PUBLIC;
 COMMENT ON FUNCTION atlas_config_set(text) IS
 	'Check and store the atlas.hcl configuration: syntax, and every env as apply would evaluate it without the call''s values (errors name line and column)';
+
+-- ------------------------------------------------------------------ lock retries
+
+-- Lock-safe DDL (statement_lock_timeout, lock_retries): how often the run's
+-- statements gave up waiting for a lock and ran again, and how long they
+-- waited in the attempts that gave up.
+ALTER TABLE atlas_migrate_runs ADD COLUMN lock_retries integer NOT NULL DEFAULT 0;
+ALTER TABLE atlas_migrate_runs ADD COLUMN lock_wait_ms bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN atlas_migrate_runs.lock_retries IS 'Attempts run again after a lock timeout (statement_lock_timeout, lock_retries)';
+COMMENT ON COLUMN atlas_migrate_runs.lock_wait_ms IS 'Milliseconds statements waited for locks they did not get within statement_lock_timeout';

@@ -39,13 +39,16 @@ static const char runs_ddl[] =
 "dry_run integer NOT NULL DEFAULT 0, from_version text, to_version text, "
 "files_applied integer NOT NULL DEFAULT 0, error text, log text, report json, "
 "deployment_url text, cloud_report text, cloud_error text, pid integer, "
-"target_version text, files_pending integer NOT NULL DEFAULT 0, cloud_target text)";
+"target_version text, files_pending integer NOT NULL DEFAULT 0, cloud_target text, "
+"lock_retries integer NOT NULL DEFAULT 0, lock_wait_ms integer NOT NULL DEFAULT 0)";
 
 /* Columns added after 0.1.0, for tables an older version created. */
 static const char *const runs_added[] = {
 	"target_version text",
 	"files_pending integer NOT NULL DEFAULT 0",
 	"cloud_target text",
+	"lock_retries integer NOT NULL DEFAULT 0",	/* issue 11 */
+	"lock_wait_ms integer NOT NULL DEFAULT 0",
 };
 
 #define SDB(db) ((sqlite_db *) (db))
@@ -762,7 +765,7 @@ s_commit(mig_db *db, mig_err *err)
 
 /* §g.4 step 5: one statement's whole text in one call. */
 static int
-s_exec(mig_db *db, const char *sql, size_t len, mig_err *err)
+exec_text(mig_db *db, const char *sql, size_t len, mig_err *err)
 {
 	sqlite_db  *s = SDB(db);
 	const char *tail = sql,
@@ -954,6 +957,56 @@ s_tx_open(mig_db *db)
 	return s->mode == HOST_OWN_TX && !s->in_tx && !sqlite3_get_autocommit(s->db);
 }
 
+/*
+ * A migration statement.  With statement_lock_timeout (issue 11) its busy
+ * wait for another connection's write transaction ends within that bound,
+ * not the call's lock_timeout: the engine rolls back and runs it (or its
+ * file) again after a pause, in which the other connection can go on.
+ */
+static int
+s_exec(mig_db *db, const char *sql, size_t len, mig_err *err)
+{
+	sqlite_db  *s = SDB(db);
+	const int64_t saved = s->deadline_ns;
+	const int64_t busy_before = s->busy_ms;
+	int			rc;
+
+	if (s->stmt_lock_timeout_ms <= 0)
+		return exec_text(db, sql, len, err);
+	s->deadline_ns = mig_now_ns() + s->stmt_lock_timeout_ms * 1000000;
+	rc = exec_text(db, sql, len, err);
+	s->deadline_ns = saved;
+	s->last_busy = rc != MIG_OK && (sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_BUSY;
+	if (s->last_busy)
+		mig_err_detail(err, "Waited %lldms for its write transaction to end (statement_lock_timeout %lldms).",
+					   (long long) (s->busy_ms - busy_before), (long long) s->stmt_lock_timeout_ms);
+	return rc;
+}
+
+static int
+s_set_stmt_lock_timeout(mig_db *db, int64_t timeout_ms, mig_err *err)
+{
+	SDB(db)->stmt_lock_timeout_ms = timeout_ms;
+	return MIG_OK;
+}
+
+static bool
+s_lock_wait_failed(mig_db *db, const mig_err *err, mig_buf *what)
+{
+	sqlite_db  *s = SDB(db);
+
+	if (s->stmt_lock_timeout_ms <= 0 || !s->last_busy)
+		return false;
+	mig_buf_puts(what, "the database's write lock, held by another connection's transaction");
+	return true;
+}
+
+static void
+s_pause(mig_db *db, int64_t ms)
+{
+	sqlite3_sleep((int) ms);
+}
+
 static int
 s_interrupted(mig_db *db)
 {
@@ -982,6 +1035,9 @@ sqlite_db_init(sqlite_db *s, sqlite3 *db, sqlite_txmode mode)
 	s->base.begin_stmt = s_begin_stmt;
 	s->base.tx_open = s_tx_open;
 	s->base.interrupted = s_interrupted;
+	s->base.set_stmt_lock_timeout = s_set_stmt_lock_timeout;
+	s->base.lock_wait_failed = s_lock_wait_failed;
+	s->base.pause = s_pause;
 	s->base.log = NULL;			/* the log is part of the returned report */
 	s->db = db;
 	s->mode = mode;

@@ -119,7 +119,8 @@ h_finish(mig_history *h, int64_t run_id, const mig_run_row *row, const char *clo
 					  "to_version = ?4, target_version = ?5, files_applied = ?6, files_pending = ?7, "
 					  "error = ?8, log = ?9, report = ?10, "
 					  "finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), "
-					  "cloud_report = ?11, cloud_target = ?12, cloud_error = ?13 WHERE id = ?1",
+					  "cloud_report = ?11, cloud_target = ?12, cloud_error = ?13, "
+					  "lock_retries = ?14, lock_wait_ms = ?15 WHERE id = ?1",
 					  &st, err)) != MIG_OK)
 		return rc;
 	bind_row(st, run_id, row);
@@ -127,6 +128,8 @@ h_finish(mig_history *h, int64_t run_id, const mig_run_row *row, const char *clo
 	bind_text(st, 11, cloud_body);
 	bind_text(st, 12, cloud_target);
 	bind_text(st, 13, cloud_note);
+	sqlite3_bind_int64(st, 14, row->lock_retries);
+	sqlite3_bind_int64(st, 15, row->lock_wait_ms);
 	return step_done(s->db, st, err);
 }
 

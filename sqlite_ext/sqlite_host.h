@@ -45,6 +45,14 @@ typedef struct sqlite_db {
 	int64_t		deadline_ns;
 	int64_t		busy_ms;
 	int64_t		lock_timeout_ms;
+
+	/*
+	 * Lock-safe DDL (issue 11): while a migration statement runs, its busy
+	 * wait ends within stmt_lock_timeout_ms instead (0: the call's bound);
+	 * last_busy says the last statement failed busy.
+	 */
+	int64_t		stmt_lock_timeout_ms;
+	bool		last_busy;
 } sqlite_db;
 
 /* The run history (atlas_migrate_runs) on the same connection. */

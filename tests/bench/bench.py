@@ -317,12 +317,12 @@ class Cluster:
         self.as_pg([PGBIN + "/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
 
 
-def pg_ext(cl, dirpath, name):
+def pg_ext(cl, dirpath, name, args=""):
     cl.fresh(name, True)
     hcl = 'env "bench" {\n  migration {\n    dir = "file://%s"\n  }\n}\n' % dirpath
     cl.psql(name, "SELECT atlas_config_set(%s)" % sql_quote(hcl))
     t, out, mem = measured(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", name, "-c",
-                            "SET client_min_messages = warning; SELECT atlas_migrate_apply('bench')->>'Status'"],
+                            "SET client_min_messages = warning; SELECT atlas_migrate_apply('bench'%s)->>'Status'" % args],
                            env=cl.env, server="postgres: atlas_migrate")
     if "succeeded" not in out:
         raise RuntimeError("pg ext: " + out)
@@ -355,6 +355,10 @@ def pg_floor_b(cl, dirpath, name):
 
 
 # ---------------------------------------------------------------- main
+
+# the lock-retries variant of the n1000 PostgreSQL workload
+LR_ARGS = ", statement_lock_timeout => '1s', lock_retries => 10"
+
 
 def median(xs):
     return statistics.median(xs) if xs else None
@@ -398,7 +402,7 @@ def main():
         results["mem"] = {}
         for wname, n in workloads:
             rounds = 3 if (n and n >= 10000) or wname == "big" else 5
-            runs = {k: [] for k in ("sqlite_ext", "sqlite_floor", "pg_ext", "pg_floor_a", "pg_floor_b")}
+            runs = {k: [] for k in ("sqlite_ext", "sqlite_floor", "pg_ext", "pg_floor_a", "pg_floor_b", "pg_ext_lr")}
             mem = {k: [] for k in runs}
             dsq = dirs[(wname, "sqlite")]
             dpg = dirs[(wname, "pg")]
@@ -441,9 +445,17 @@ def main():
                 runs["pg_floor_b"].append(t)
                 mem["pg_floor_b"].append(m)
 
+            def v_pg_ext_lr(r):
+                # lock-safe DDL (issue 11) on, nothing blocking: its cost
+                t, m = pg_ext(cl, dpg, "b_ext_lr", LR_ARGS)
+                runs["pg_ext_lr"].append(t)
+                mem["pg_ext_lr"].append(m)
+
             variants = [v_sqlite_ext, v_sqlite_floor]
             if have_pg:
                 variants += [v_pg_ext, v_pg_floor_a, v_pg_floor_b]
+                if wname == "n1000":
+                    variants.append(v_pg_ext_lr)
             for r in range(rounds):
                 log("%s round %d/%d" % (wname, r + 1, rounds))
                 # interleaved, and rotated so no variant always follows the same one
@@ -508,6 +520,12 @@ def report(res):
             pe, pa, pb = median(r["pg_ext"]), median(r["pg_floor_a"]), median(r["pg_floor_b"])
             lines.append("| %s | PostgreSQL | %s | %s (psql -f) | %s | %s | %s | %.3f ms |" % (
                 w, fmt(pe), fmt(pa), ratio(pe, pa), fmt(pb), ratio(pe, pb), (pe - pb) * 1000 / nf))
+    lr = R.get("n1000", {}).get("pg_ext_lr") if isinstance(R.get("n1000"), dict) else None
+    if lr:
+        pe, pl = median(R["n1000"]["pg_ext"]), median(lr)
+        lines.append("")
+        lines.append("lock retries on n1000, nothing blocking (PostgreSQL, statement_lock_timeout => '1s', "
+                     "lock_retries => 10): %s s against %s s without (%s)." % (fmt(pl), fmt(pe), ratio(pl, pe)))
     big = "n%d" % SIZES[-1]
     if "noop_pg" in R and big in R and R[big]["pg_ext"]:
         lines.append("")
@@ -528,7 +546,8 @@ def report(res):
                   "|---|---|---|---|---|---|---|---|"]
         names = {"sqlite_ext": "SQLite atlas_migrate_apply", "sqlite_floor": "SQLite sqlite3 shell",
                  "pg_ext": "PostgreSQL atlas_migrate_apply (worker)", "pg_floor_a": "PostgreSQL psql -f (backend)",
-                 "pg_floor_b": "PostgreSQL DO + EXECUTE (backend)"}
+                 "pg_floor_b": "PostgreSQL DO + EXECUTE (backend)",
+                 "pg_ext_lr": "PostgreSQL atlas_migrate_apply with lock retries (worker)"}
         for w, mem in M.items():
             for k, ms in mem.items():
                 if not ms:

@@ -815,6 +815,259 @@ test_tx_all_rollback(void **state)
 	fake_db_free(&f);
 }
 
+/* ---------------------------------------------------------------- lock retries (issue 11) */
+
+/*
+ * The fake as a database where statements containing "LOCKED" time out
+ * waiting for a lock (SQLSTATE 55P03) the first lr_busy times they run.
+ */
+static int	lr_busy;
+static int	lr_timeouts;
+static int64_t lr_bound;
+static int	(*lr_exec_orig) (mig_db *db, const char *sql, size_t len, mig_err *err);
+
+static int
+lr_exec(mig_db *db, const char *sql, size_t len, mig_err *err)
+{
+	if (memmem(sql, len, "LOCKED", 6) != NULL && lr_timeouts < lr_busy)
+	{
+		lr_timeouts++;
+		/* what the attempt did so far is undone by the engine's rollback */
+		mig_err_set(err, MIG_EDB, "canceling statement due to lock timeout");
+		strcpy(err->sqlstate, "55P03");
+		return MIG_EDB;
+	}
+	return lr_exec_orig(db, sql, len, err);
+}
+
+static int
+lr_set_timeout(mig_db *db, int64_t ms, mig_err *err)
+{
+	lr_bound = ms;
+	return MIG_OK;
+}
+
+static bool
+lr_wait_failed(mig_db *db, const mig_err *err, mig_buf *what)
+{
+	if (strcmp(err->sqlstate, "55P03") != 0)
+		return false;
+	mig_buf_puts(what, "AccessExclusiveLock on relation t, held by PID 7");
+	return true;
+}
+
+static void
+lr_pause(mig_db *db, int64_t ms)
+{
+}
+
+static void
+lr_setup(fake_db *f, mig_run_cfg *c, int busy, int64_t retries)
+{
+	fake_db_init(f);
+	lr_exec_orig = f->base.exec;
+	f->base.exec = lr_exec;
+	f->base.set_stmt_lock_timeout = lr_set_timeout;
+	f->base.lock_wait_failed = lr_wait_failed;
+	f->base.pause = lr_pause;
+	lr_busy = busy;
+	lr_timeouts = 0;
+	lr_bound = -1;
+	cfg_init(c);
+	c->stmt_lock_timeout_ms = 300;
+	c->lock_retries = retries;
+}
+
+static int
+count_of(const char *hay, const char *needle)
+{
+	int			n = 0;
+
+	while (hay && (hay = strstr(hay, needle)) != NULL)
+	{
+		n++;
+		hay++;
+	}
+	return n;
+}
+
+/* tx mode file: the file is rolled back and runs again; one row, counted retries. */
+static void
+test_lock_retry_file(void **state)
+{
+	static const char *const files[] = {
+		"1_a.sql", "CREATE TABLE a(x int);\n",
+		"2_b.sql", "CREATE TABLE b(x int);\nALTER TABLE LOCKED ADD y int;\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	mig_buf		rep;
+
+	make_dir(&d, files);
+	lr_setup(&f, &c, 2, 5);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(err.code, MIG_OK);	/* the attempts' errors are gone */
+	assert_int_equal(lr_bound, 0);		/* set to 300, then back to 0 */
+	assert_int_equal(res.lock_retries, 2);
+	assert_int_equal(res.files_ok, 2);
+	assert_int_equal(res.napplied, 2);
+	assert_null(res.applied[1].error_text);
+	assert_int_equal(count_of(f.calls.data, "exec CREATE TABLE b"), 3);
+	assert_int_equal(count_of(f.executed.data, "CREATE TABLE b"), 1);
+	assert_string_equal(fake_db_rev(&f, "2")->error, "");
+	assert_int_equal(fake_db_rev(&f, "2")->applied, 2);
+	assert_contains(res.log.data, "    lock timeout (retry 1 of 5): version 2, statement \"ALTER TABLE LOCKED ADD y int;\" waited ");
+	assert_contains(res.log.data, " for AccessExclusiveLock on relation t, held by PID 7; rolled back the file, which runs again in ");
+	assert_contains(res.log.data, "(retry 2 of 5)");
+	assert_contains(res.log.data, "  -- 2 migrations\n  -- 3 sql statements\n");
+	mig_buf_init(&rep);
+	assert_int_equal(mig_report_json(&res, &c, "fake", &rep), MIG_OK);
+	assert_contains(rep.data, "\"LockRetries\":2,\"LockWait\":\"");
+	mig_buf_free(&rep);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* Retries spent: the lock timeout is the error, with what it waited for and a hint. */
+static void
+test_lock_retry_spent(void **state)
+{
+	static const char *const files[] = {
+		"1_b.sql", "CREATE TABLE b(x int);\nALTER TABLE LOCKED ADD y int;\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, files);
+	lr_setup(&f, &c, 100, 2);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_string_equal(err.sqlstate, "55P03");
+	assert_string_equal(err.msg, "sql/migrate: executing statement \"ALTER TABLE LOCKED ADD y int;\" from version \"1\": canceling statement due to lock timeout");
+	assert_contains(err.detail, "Statement \"ALTER TABLE LOCKED ADD y int;\" of 1_b.sql (version 1) waited ");
+	assert_contains(err.detail, " for AccessExclusiveLock on relation t, held by PID 7; gave up after 2 retries (statement_lock_timeout 300ms).");
+	assert_contains(err.hint, "raise lock_retries or statement_lock_timeout");
+	assert_int_equal(lr_timeouts, 3);
+	assert_int_equal(res.lock_retries, 2);
+	assert_contains(res.log.data, "no retries left");
+	assert_int_equal(fake_db_rev(&f, "1")->applied, 0);
+	assert_string_equal(fake_db_rev(&f, "1")->error, "canceling statement due to lock timeout");
+	assert_int_equal(f.executed.len, 0);
+	mig_result_free(&res);
+	/* lock_retries 0: one attempt */
+	fake_db_free(&f);
+	lr_setup(&f, &c, 100, 0);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_int_equal(lr_timeouts, 1);
+	assert_contains(err.detail, "gave up after 0 retries");
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* tx mode all: everything rolled back and run again; txmode none: only the statement. */
+static void
+test_lock_retry_all_and_none(void **state)
+{
+	static const char *const all[] = {
+		"1_a.sql", "CREATE TABLE a(x int);\n",
+		"2_b.sql", "ALTER TABLE LOCKED ADD y int;\n",
+		NULL
+	};
+	static const char *const none[] = {
+		"1_a.sql", "-- atlas:txmode none\n\nCREATE TABLE a(x int);\nALTER TABLE LOCKED ADD y int;\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+
+	make_dir(&d, all);
+	lr_setup(&f, &c, 1, 3);
+	c.tx_mode = MIG_TX_ALL;
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.lock_retries, 1);
+	assert_int_equal(res.napplied, 2);
+	assert_int_equal(res.files_ok, 2);
+	assert_int_equal(count_of(f.calls.data, "exec CREATE TABLE a"), 2);
+	assert_int_equal(count_of(f.executed.data, "CREATE TABLE a"), 1);
+	assert_int_equal(count_of(res.log.data, "  -- migrating version 1\n"), 2);
+	assert_contains(res.log.data, "rolled back the transaction of all files, which run again in ");
+	assert_contains(res.log.data, "  -- 2 migrations\n  -- 2 sql statements\n");
+	assert_int_equal(f.revs.n, 2);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+
+	make_dir(&d, none);
+	lr_setup(&f, &c, 2, 3);
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_OK);
+	assert_int_equal(res.lock_retries, 2);
+	assert_int_equal(count_of(f.calls.data, "exec CREATE TABLE a"), 1);
+	assert_int_equal(count_of(res.log.data, "-> CREATE TABLE a"), 1);
+	assert_int_equal(count_of(res.log.data, "the statement runs again in "), 2);
+	assert_int_equal(fake_db_rev(&f, "1")->applied, 2);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
+/* Another error, or the options off: never retried, and the report keeps Atlas's members. */
+static void
+test_lock_retry_other_errors(void **state)
+{
+	static const char *const files[] = {
+		"1_b.sql", "BROKEN;\n",
+		NULL
+	};
+	fake_db		f;
+	mig_dir		d;
+	mig_run_cfg c;
+	mig_result	res;
+	mig_err		err;
+	mig_buf		rep;
+
+	make_dir(&d, files);
+	lr_setup(&f, &c, 0, 5);
+	f.fail_on = "BROKEN";
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_int_equal(count_of(f.calls.data, "exec BROKEN"), 1);
+	assert_int_equal(res.lock_retries, 0);
+	assert_not_contains(res.log.data, "lock timeout");
+	mig_result_free(&res);
+	/* off: a lock timeout fails the file at once */
+	fake_db_free(&f);
+	lr_setup(&f, &c, 5, 0);
+	c.stmt_lock_timeout_ms = 0;
+	f.fail_on = NULL;
+	{
+		static const char *const lk[] = {"1_b.sql", "ALTER TABLE LOCKED ADD y int;\n", NULL};
+
+		mig_dir_free(&d);
+		make_dir(&d, lk);
+	}
+	assert_int_equal(apply(&f, &d, &c, &res, &err), MIG_EDB);
+	assert_int_equal(lr_timeouts, 1);
+	assert_int_equal(lr_bound, -1);	/* never asked */
+	mig_buf_init(&rep);
+	assert_int_equal(mig_report_json(&res, &c, "fake", &rep), MIG_OK);
+	assert_not_contains(rep.data, "LockRetries");
+	mig_buf_free(&rep);
+	mig_result_free(&res);
+	mig_dir_free(&d);
+	fake_db_free(&f);
+}
+
 /* tx file: file 3 of 5 fails; 1-2 committed; fixed, the next call finishes. */
 static void
 test_file3_of_5(void **state)
@@ -1792,6 +2045,10 @@ main(void)
 		cmocka_unit_test(test_none_own_transaction),
 		cmocka_unit_test(test_none_left_open),
 		cmocka_unit_test(test_tx_all_rollback),
+		cmocka_unit_test(test_lock_retry_file),
+		cmocka_unit_test(test_lock_retry_spent),
+		cmocka_unit_test(test_lock_retry_all_and_none),
+		cmocka_unit_test(test_lock_retry_other_errors),
 		cmocka_unit_test(test_file3_of_5),
 		cmocka_unit_test(test_failed_file_deleted),
 		cmocka_unit_test(test_log_exact),

@@ -277,6 +277,41 @@ mk rehearse_cic \
 CREATE INDEX CONCURRENTLY rc_a_id ON rc_a (id);
 '
 
+# ---------------------------------------------------------------- lock retries (issue 11)
+# file 1 creates orders (applied first, amount => 1); the later files alter it
+LR_ORDERS='CREATE TABLE orders (id bigint PRIMARY KEY);
+INSERT INTO orders SELECT pg_catalog.generate_series(1, 100);
+'
+mk lr_file \
+	1_orders.sql "$LR_ORDERS" \
+	2_note.sql 'CREATE TABLE lr_audit (id int);
+ALTER TABLE orders ADD COLUMN note text;
+'
+mk lr_all \
+	1_orders.sql "$LR_ORDERS" \
+	2_other.sql 'CREATE TABLE lr_other (id int);
+' \
+	3_note.sql 'ALTER TABLE orders ADD COLUMN note text;
+'
+mk lr_none \
+	1_orders.sql "$LR_ORDERS" \
+	2_note.sql '-- atlas:txmode none
+
+CREATE TABLE lr_before (id int);
+ALTER TABLE orders ADD COLUMN note text;
+'
+# what lock_timeout each statement runs with (its own SET does not stick)
+mk lr_show \
+	1_seen.sql 'CREATE TABLE lr_seen AS SELECT 1 AS n, current_setting('"'lock_timeout'"') AS lock_timeout;
+SET lock_timeout = '"'5s'"';
+INSERT INTO lr_seen SELECT 2, current_setting('"'lock_timeout'"');
+'
+# a statement that fails for another reason than a lock
+mk lr_bad \
+	1_orders.sql "$LR_ORDERS" \
+	2_dup.sql 'ALTER TABLE orders ADD COLUMN id int;
+'
+
 # no atlas.sum at all
 mkdir -p "$DIR/nosum"
 printf 'CREATE TABLE nosum (x int);\n' >"$DIR/nosum/1_a.sql"

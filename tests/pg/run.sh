@@ -474,6 +474,10 @@ check "... and still every file ran exactly once" \
 # ---------------------------------------------------------------- issue 10: rehearsal (tests/pg/rehearse.sh)
 
 . tests/pg/rehearse.sh
+
+# ---------------------------------------------------------------- issue 11: lock retries (tests/pg/lock_retries.sh)
+
+. tests/pg/lock_retries.sh
 # ---------------------------------------------------------------- who holds the lock
 
 newdb holder "$(env_hcl dev five)"
