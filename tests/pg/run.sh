@@ -64,7 +64,9 @@ BG_PIDS=()
 
 cleanup() {
 	local p
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	# only this shell's jobs still running: a finished job's pid may have
+	# been reused by another process since
+	for p in $(jobs -pr); do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ -n "$PG_CLUSTER_DIR" ]; then
 		cp "$PG_CLUSTER_DIR/server.log" "$LOG/server.log" 2>/dev/null
