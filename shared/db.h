@@ -204,6 +204,13 @@ int			mig_resolve_ex(const char *hcl, size_t hcl_len, const char *env_name,
 						   const mig_opts *opts, const mig_opts *server,
 						   mig_run_cfg *out, mig_err *err);
 
+/*
+ * Option d's resolved value in cfg as text ("file", "10s", "off", "40"),
+ * into out (outsz >= 64); NULL for the options that are the call's own
+ * (amount, to_version, dry_run, allow_dirty, vars).
+ */
+const char *mig_run_cfg_option_text(const mig_run_cfg *cfg, mig_opt_id id, char *out, size_t outsz);
+
 /* A URL with its password replaced by "xxxxx" (NULL on OOM). */
 char	   *mig_url_redact(const char *url);
 

@@ -456,6 +456,13 @@ void		mig_env_free(mig_env *env);
 int			mig_hcl_env(const mig_config *cfg, const char *name, const mig_vars *vars,
 						mig_env *out, mig_err *err);
 
+/*
+ * The names of the labelled envs (env "name" { }), in source order, each
+ * once; pointers into cfg.  *names is mig_alloc'd (NULL when none).
+ */
+int			mig_hcl_env_names(const mig_config *cfg, const char ***names, size_t *n,
+							  mig_err *err);
+
 /* ---------------------------------------------------------------- options */
 
 typedef enum mig_exec_order {

@@ -7,6 +7,7 @@
  * before anything touches the database.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "db.h"
@@ -205,6 +206,46 @@ pick(const mig_opts *const layers[3], mig_opt_id id, mig_run_cfg *out)
 		}
 	out->source[id] = MIG_SRC_BUILTIN;
 	return NULL;
+}
+
+/* A duration setting: "off" for 0 when off means 0, else Go's text. */
+static const char *
+duration_text(int64_t ms, bool zero_off, char *out, size_t outsz)
+{
+	if (ms == 0 && zero_off)
+		return "off";
+	mig_fmt_duration(ms * 1000000, out, outsz);
+	return out;
+}
+
+const char *
+mig_run_cfg_option_text(const mig_run_cfg *cfg, mig_opt_id id, char *out, size_t outsz)
+{
+	static const char *const severity[] = {"off", "info", "warning", "error"};
+
+	switch (id)
+	{
+		case MIG_OPT_BASELINE:
+			return cfg->baseline ? cfg->baseline : "none";
+		case MIG_OPT_TX_MODE:
+			return cfg->tx_mode == MIG_TX_ALL ? "all" : cfg->tx_mode == MIG_TX_NONE ? "none" : "file";
+		case MIG_OPT_EXEC_ORDER:
+			return cfg->exec_order == MIG_ORDER_LINEAR_SKIP ? "linear_skip" :
+				cfg->exec_order == MIG_ORDER_NON_LINEAR ? "non_linear" : "linear";
+		case MIG_OPT_LOCK_TIMEOUT:
+			return duration_text(cfg->lock_timeout_ms, false, out, outsz);
+		case MIG_OPT_CLOUD_TIMEOUT:
+			return duration_text(cfg->cloud_timeout_ms ? cfg->cloud_timeout_ms : 60000, false, out, outsz);
+		case MIG_OPT_STMT_LOCK_TIMEOUT:
+			return duration_text(cfg->stmt_lock_timeout_ms, true, out, outsz);
+		case MIG_OPT_LOCK_RETRIES:
+			snprintf(out, outsz, "%lld", (long long) cfg->lock_retries);
+			return out;
+		case MIG_OPT_PREFLIGHT:
+			return severity[cfg->check <= MIG_SEV_ERROR ? cfg->check : 0];
+		default:
+			return NULL;
+	}
 }
 
 int

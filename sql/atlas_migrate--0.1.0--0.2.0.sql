@@ -170,3 +170,21 @@ ALTER TABLE atlas_migrate_runs ADD COLUMN lock_retries integer NOT NULL DEFAULT 
 ALTER TABLE atlas_migrate_runs ADD COLUMN lock_wait_ms bigint NOT NULL DEFAULT 0;
 COMMENT ON COLUMN atlas_migrate_runs.lock_retries IS 'Attempts run again after a lock timeout (statement_lock_timeout, lock_retries)';
 COMMENT ON COLUMN atlas_migrate_runs.lock_wait_ms IS 'Milliseconds statements waited for locks they did not get within statement_lock_timeout';
+
+-- ------------------------------------------------------------------ config envs
+
+-- Each env of the stored atlas.hcl with its resolved settings (as a call
+-- without arguments would see them) and where each comes from: atlas.hcl,
+-- a server setting (atlas_migrate.*) or the default.  URLs are redacted;
+-- Atlas Cloud shows as on or off, never its token.
+CREATE FUNCTION atlas_config_envs()
+RETURNS TABLE (
+	env		text,
+	setting	text,
+	value	text,
+	source	text)
+AS 'MODULE_PATHNAME', 'atlas_config_envs'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION atlas_config_envs() IS
+	'Every env of the stored atlas.hcl: its resolved settings (dir, revisions schema, tx mode, exec order, lock settings...) and where each comes from; secrets never shown';
+REVOKE ALL ON FUNCTION atlas_config_envs() FROM PUBLIC;

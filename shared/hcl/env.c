@@ -392,3 +392,30 @@ mig_hcl_env(const mig_config *cfg, const char *name, const mig_vars *vars,
 	hcl_eval_end(&x);
 	return rc;
 }
+
+int
+mig_hcl_env_names(const mig_config *cfg, const char ***names, size_t *n, mig_err *err)
+{
+	size_t		i,
+				j;
+
+	*names = NULL;
+	*n = 0;
+	if (cfg->nenvs == 0)
+		return MIG_OK;
+	if ((*names = mig_calloc(cfg->nenvs, sizeof(char *))) == NULL)
+		return mig_err_set(err, MIG_ENOMEM, "out of memory");
+	for (i = 0; i < cfg->nenvs; i++)
+	{
+		const block *k = cfg->envs[i];
+
+		if (k->nlabels != 1)
+			continue;
+		for (j = 0; j < *n; j++)
+			if (strcmp((*names)[j], k->labels[0]) == 0)
+				break;
+		if (j == *n)
+			(*names)[(*n)++] = k->labels[0];
+	}
+	return MIG_OK;
+}

@@ -58,3 +58,36 @@ SELECT r->>'Status', jsonb_array_length(r->'Applied') FROM atlas_migrate_apply('
 SELECT r->>'Status', jsonb_array_length(r->'Applied') FROM atlas_migrate_apply('per_file') r;
 RESET atlas_migrate.tx_mode;
 RESET client_min_messages;
+
+-- atlas_config_envs(): each env's settings as a call without arguments
+-- would resolve them, and where each comes from; secrets never shown.
+SELECT atlas_config_set($$
+variable "tenant" {
+  type = string
+}
+env "prod" {
+  url = "postgres://app:hunter2@db.internal/app?search_path=t17e"
+  migration {
+    dir         = "atlas://app"
+    lock_timeout = "30s"
+    exec_order  = "linear-skip"
+  }
+}
+env "tenant" {
+  url = "postgres://localhost/app?search_path=${var.tenant}"
+  migration {
+    dir = "file://atlas_fixtures/five"
+  }
+}
+atlas {
+  cloud {
+    token = "atl-17-secret-token"
+  }
+}
+$$);
+SET atlas_migrate.statement_lock_timeout = '2s';
+SELECT * FROM atlas_config_envs();
+RESET atlas_migrate.statement_lock_timeout;
+SELECT count(*) AS token_shown FROM atlas_config_envs() WHERE value LIKE '%atl-17%' OR value LIKE '%hunter2%';
+-- like atlas_config_get, not for PUBLIC
+SELECT has_function_privilege('regress_atlas_nobody', 'atlas_config_envs()', 'EXECUTE');
