@@ -90,4 +90,6 @@ SELECT * FROM atlas_config_envs();
 RESET atlas_migrate.statement_lock_timeout;
 SELECT count(*) AS token_shown FROM atlas_config_envs() WHERE value LIKE '%atl-17%' OR value LIKE '%hunter2%';
 -- like atlas_config_get, not for PUBLIC
-SELECT has_function_privilege('regress_atlas_nobody', 'atlas_config_envs()', 'EXECUTE');
+CREATE ROLE regress_t17_nobody;
+SELECT has_function_privilege('regress_t17_nobody', 'atlas_config_envs()', 'EXECUTE');
+DROP ROLE regress_t17_nobody;
