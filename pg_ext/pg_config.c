@@ -13,6 +13,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 #include "utils/builtins.h"
 
@@ -71,80 +72,69 @@ env_row(ReturnSetInfo *rsinfo, const char *env, const char *setting, const char 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-/* One env's resolved settings, or the reason it cannot be resolved yet. */
-static void
-env_rows(ReturnSetInfo *rsinfo, const char *hcl, bool getenv_ok, const char *env)
+typedef struct envs_state
 {
-	mig_run_cfg cfg;
-	mig_err		err;
-	size_t		i;
+	ReturnSetInfo *rsinfo;
+	MemoryContext outer;		/* where a caught error is copied */
+	ErrorData  *error;			/* what a row raised, rethrown after the core */
+} envs_state;
 
-	mig_err_clear(&err);
-	if (pg_resolve_call(hcl, env, NULL, getenv_ok, &cfg, &err) != MIG_OK)
-	{
-		/* e.g. a variable without a default: known at the call only */
-		env_row(rsinfo, env, "error", err.msg, NULL);
+/* mig_config_envs's callback: nothing longjmps through the core. */
+static void
+env_setting(void *arg, const char *env, const char *setting, const char *value, const char *source)
+{
+	envs_state *st = arg;
+
+	if (st->error)
 		return;
-	}
-	env_row(rsinfo, env, "url", cfg.db_url_redacted, cfg.db_url_redacted ? "atlas.hcl" : NULL);
-	env_row(rsinfo, env, "dir", cfg.dir_url_redacted, "atlas.hcl");
-	env_row(rsinfo, env, "revisions_schema",
-			cfg.revisions_schema ? cfg.revisions_schema : "atlas_schema_revisions",
-			cfg.revisions_schema ? "atlas.hcl" : "default");
-	for (i = 0; i < MIG_NOPTS; i++)
+	PG_TRY();
 	{
-		char		buf[64];
-		const char *v = mig_run_cfg_option_text(&cfg, mig_opt_defs[i].id, buf, sizeof(buf));
-
-		if (v)
-			env_row(rsinfo, env, mig_opt_defs[i].name, v,
-					mig_opt_source_name(cfg.source[mig_opt_defs[i].id]));
+		env_row(st->rsinfo, env, setting, value, source);
 	}
-	/* whether Atlas Cloud is used, never the token */
-	env_row(rsinfo, env, "cloud", cfg.cloud ? "on" : "off", cfg.cloud ? "atlas.hcl" : "default");
-	mig_run_cfg_free(&cfg);
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(st->outer);
+		st->error = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
 }
 
 /*
  * Every env of the stored atlas.hcl with its settings as a call without
- * arguments would resolve them, and where each comes from (atlas.hcl, a
- * server setting, the default).  Secrets are never shown: URLs are
+ * arguments would resolve them (the server settings atlas_migrate.*
+ * included), and where each comes from.  Secrets are never shown: URLs are
  * redacted, Atlas Cloud is "on" or "off".
  */
 Datum
 atlas_config_envs(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		getenv_ok = false;
 	char	   *hcl = pg_store_config_get(&getenv_ok);
-	mig_config *parsed = NULL;
-	const char **names = NULL;
-	size_t		n = 0,
-				i;
+	envs_state	st;
+	mig_opts	server;
 	mig_err		err;
+	int			rc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (hcl == NULL)
 		return (Datum) 0;
+	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	st.outer = CurrentMemoryContext;
+	st.error = NULL;
 	mig_err_clear(&err);
-	if (mig_hcl_parse(hcl, strlen(hcl), &parsed, &err) != MIG_OK ||
-		mig_hcl_env_names(parsed, &names, &n, &err) != MIG_OK)
+	mig_opts_init(&server);
+	rc = pg_ext_server_options(&server, &err);
+	if (rc == MIG_OK)
+		rc = mig_config_envs(hcl, strlen(hcl), &server, !getenv_ok, env_setting, &st, &err);
+	mig_opts_free(&server);
+	if (st.error)
+		ReThrowError(st.error);
+	if (rc != MIG_OK)
 	{
 		mig_err		copy = err;
 
-		mig_hcl_free(parsed);
 		pg_error_raise(ERROR, &copy, NULL, NULL);
-	}
-	/* the names point into parsed: copy them before it goes */
-	{
-		char	  **copies = palloc0(sizeof(char *) * (n ? n : 1));
-
-		for (i = 0; i < n; i++)
-			copies[i] = pstrdup(names[i]);
-		mig_free(names);
-		mig_hcl_free(parsed);
-		for (i = 0; i < n; i++)
-			env_rows(rsinfo, hcl, getenv_ok, copies[i]);
 	}
 	return (Datum) 0;
 }

@@ -152,6 +152,7 @@ typedef struct mig_run_cfg {
 	char	   *env_name;
 	char	   *dir_url;			/* as configured (may hold credentials) */
 	char	   *dir_url_redacted;	/* safe to show/store */
+	bool		dir_default;		/* the env sets no dir: file://migrations */
 	char	   *db_url_redacted;	/* env url with password replaced by xxxxx */
 	char	   *db_schema;			/* search_path of the env url, or NULL */
 	char	   *revisions_schema;	/* resolved (§f.1, DESIGN §6.18) or NULL */
@@ -210,6 +211,20 @@ int			mig_resolve_ex(const char *hcl, size_t hcl_len, const char *env_name,
  * (amount, to_version, dry_run, allow_dirty, vars).
  */
 const char *mig_run_cfg_option_text(const mig_run_cfg *cfg, mig_opt_id id, char *out, size_t outsz);
+
+/*
+ * Every labelled env of an atlas.hcl with its settings as a call without
+ * arguments would resolve them (server: the host's defaults, may be NULL),
+ * one fn call per setting: url and dir (redacted), revisions_schema, each
+ * option that is not the call's own (mig_run_cfg_option_text), and cloud
+ * ("on"/"off", never the token), with where each comes from.  An env that
+ * cannot be resolved without the call (a variable without a default) gives
+ * one "error" setting with the message.  Errors: the text does not parse.
+ */
+typedef void (*mig_setting_fn) (void *arg, const char *env, const char *setting,
+								const char *value, const char *source);
+int			mig_config_envs(const char *hcl, size_t len, const mig_opts *server, bool deny_getenv,
+							mig_setting_fn fn, void *arg, mig_err *err);
 
 /* A URL with its password replaced by "xxxxx" (NULL on OOM). */
 char	   *mig_url_redact(const char *url);

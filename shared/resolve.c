@@ -336,6 +336,7 @@ mig_resolve_ex(const char *hcl, size_t hcl_len, const char *env_name,
 	rc = MIG_ENOMEM;
 	/* §a.1: the CLI's default directory is file://migrations. */
 	dir = env.dir && env.dir[0] ? env.dir : "file://migrations";
+	out->dir_default = dir != env.dir;
 	if (!set_str(&out->env_name, env_name) || !set_str(&out->dir_url, dir))
 		goto oom;
 	if ((out->dir_url_redacted = mig_url_redact(dir)) == NULL)
@@ -403,5 +404,79 @@ done:
 	mig_opts_free(&envo);
 	mig_env_free(&env);
 	mig_hcl_free(cfg);
+	return rc;
+}
+
+/* One env's settings through fn (see mig_config_envs). */
+static void
+env_settings(const char *hcl, size_t len, const char *env, const mig_opts *server,
+			 bool deny_getenv, mig_setting_fn fn, void *arg)
+{
+	mig_opts	none;
+	mig_run_cfg cfg;
+	mig_err		err;
+	size_t		i;
+
+	mig_opts_init(&none);
+	none.deny_getenv = deny_getenv;
+	mig_err_clear(&err);
+	if (mig_resolve_ex(hcl, len, env, &none, server, &cfg, &err) != MIG_OK)
+	{
+		fn(arg, env, "error", err.msg, NULL);
+		return;
+	}
+	fn(arg, env, "url", cfg.db_url_redacted, cfg.db_url_redacted ? "atlas.hcl" : NULL);
+	fn(arg, env, "dir", cfg.dir_url_redacted,
+	   mig_opt_source_name(cfg.dir_default ? MIG_SRC_BUILTIN : MIG_SRC_HCL));
+	fn(arg, env, "revisions_schema",
+	   cfg.revisions_schema ? cfg.revisions_schema : "atlas_schema_revisions",
+	   mig_opt_source_name(cfg.revisions_schema ? MIG_SRC_HCL : MIG_SRC_BUILTIN));
+	for (i = 0; i < MIG_NOPTS; i++)
+	{
+		char		buf[64];
+		const char *v = mig_run_cfg_option_text(&cfg, mig_opt_defs[i].id, buf, sizeof(buf));
+
+		if (v)
+			fn(arg, env, mig_opt_defs[i].name, v, mig_opt_source_name(cfg.source[mig_opt_defs[i].id]));
+	}
+	fn(arg, env, "cloud", cfg.cloud ? "on" : "off",
+	   mig_opt_source_name(cfg.cloud ? MIG_SRC_HCL : MIG_SRC_BUILTIN));
+	mig_run_cfg_free(&cfg);
+}
+
+int
+mig_config_envs(const char *hcl, size_t len, const mig_opts *server, bool deny_getenv,
+				mig_setting_fn fn, void *arg, mig_err *err)
+{
+	mig_config *parsed = NULL;
+	const char **names = NULL;
+	char	  **copies = NULL;
+	size_t		n = 0,
+				i;
+	int			rc;
+
+	if ((rc = mig_hcl_parse(hcl, len, &parsed, err)) != MIG_OK ||
+		(rc = mig_hcl_env_names(parsed, &names, &n, err)) != MIG_OK)
+		goto done;
+	/* the names point into parsed, which each resolve parses again */
+	if (n > 0 && (copies = mig_calloc(n, sizeof(char *))) == NULL)
+	{
+		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++)
+		if ((copies[i] = mig_strdup(names[i])) == NULL)
+		{
+			rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+			goto done;
+		}
+	for (i = 0; i < n; i++)
+		env_settings(hcl, len, copies[i], server, deny_getenv, fn, arg);
+done:
+	for (i = 0; copies && i < n; i++)
+		mig_free(copies[i]);
+	mig_free(copies);
+	mig_free(names);
+	mig_hcl_free(parsed);
 	return rc;
 }

@@ -3,6 +3,7 @@
  *
  *   atlas_config_set(hcl)                 store atlas.hcl (checked first)
  *   atlas_config_get()                    the stored atlas.hcl, secrets redacted
+ *   atlas_config_envs()                   each env's settings and their sources (JSON)
  *   atlas_migrate_apply(env [, options])  apply; returns the JSON report
  *   atlas_migrate_status(env)             table-valued: one row per file
  *   atlas_split(sql [, options])          table-valued: the statements
@@ -167,6 +168,65 @@ fn_config_get(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	else
 		sqlite3_result_text(ctx, shown, -1, SQLITE_TRANSIENT);
 	mig_free(shown);
+	sqlite3_free(hcl);
+}
+
+/* ---------------------------------------------------------------- atlas_config_envs */
+
+static void
+env_setting_json(void *arg, const char *env, const char *setting, const char *value,
+				 const char *source)
+{
+	mig_buf    *b = arg;
+
+	mig_buf_puts(b, b->len > 1 ? ",{\"env\":" : "{\"env\":");
+	mig_buf_json_text(b, env, strlen(env));
+	mig_buf_puts(b, ",\"setting\":");
+	mig_buf_json_text(b, setting, strlen(setting));
+	mig_buf_puts(b, ",\"value\":");
+	if (value)
+		mig_buf_json_text(b, value, strlen(value));
+	else
+		mig_buf_puts(b, "null");
+	mig_buf_puts(b, ",\"source\":");
+	if (source)
+		mig_buf_json_text(b, source, strlen(source));
+	else
+		mig_buf_puts(b, "null");
+	mig_buf_puts(b, "}");
+}
+
+/*
+ * Every env of the stored atlas.hcl with its settings as a call without
+ * options would resolve them and where each comes from, as a JSON array of
+ * {env, setting, value, source} (mig_config_envs); secrets never shown.
+ */
+static void
+fn_config_envs(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3    *db = sqlite3_context_db_handle(ctx);
+	int			len = 0;
+	char	   *hcl;
+	mig_buf		b;
+	mig_err		err;
+
+	(void) argc;
+	(void) argv;
+	mig_err_clear(&err);
+	mig_buf_init(&b);
+	mig_buf_puts(&b, "[");
+	if ((hcl = load_config(db, &len, &err)) == NULL ||
+		mig_config_envs(hcl, (size_t) len, NULL, false, env_setting_json, &b, &err) != MIG_OK)
+		sqlite_result_mig_err(ctx, &err);
+	else
+	{
+		mig_buf_puts(&b, "]");
+		if (b.oom)
+			sqlite3_result_error_nomem(ctx);
+		else
+			sqlite3_result_text(ctx, b.data, (int) b.len, SQLITE_TRANSIENT);
+	}
+	mig_buf_free(&b);
 	sqlite3_free(hcl);
 }
 
@@ -711,6 +771,7 @@ sqlite_register_functions(sqlite3 *db)
 	}			fns[] = {
 		{"atlas_config_set", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_config_set},
 		{"atlas_config_get", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_config_get},
+		{"atlas_config_envs", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_config_envs},
 		{"atlas_migrate_apply", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_apply},
 		{"atlas_migrate_apply", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_apply},
 	};

@@ -167,7 +167,52 @@ env "prod" {
     eq(stored(con), text, "the stored config")
 
 
+def test_envs_list_settings_and_sources():
+    """atlas_config_envs(): each env's settings and where they come from,
+    secrets never shown; an env that needs a call-time variable says so."""
+    import json
+    con = connect()
+    con.execute("SELECT atlas_config_set(?)", ("""env "prod" {
+  url = "sqlite://app:hunter2@app.db"
+  migration {
+    dir          = "file://migrations"
+    lock_timeout = "30s"
+    tx_mode      = "all"
+  }
+}
+env "local" {
+  url = "sqlite://local.db"
+}
+atlas {
+  cloud {
+    token = "atl-sqlite-secret"
+  }
+}
+""",)).fetchone()
+    out = con.execute("SELECT atlas_config_envs()").fetchone()[0]
+    rows = {(r["env"], r["setting"]): (r["value"], r["source"]) for r in json.loads(out)}
+    eq(rows[("prod", "tx_mode")], ("all", "atlas.hcl"), "prod tx_mode")
+    eq(rows[("prod", "lock_timeout")], ("30s", "atlas.hcl"), "prod lock_timeout")
+    eq(rows[("prod", "exec_order")], ("linear", "default"), "prod exec_order")
+    eq(rows[("prod", "statement_lock_timeout")], ("off", "default"), "prod statement_lock_timeout")
+    eq(rows[("prod", "dir")], ("file://migrations", "atlas.hcl"), "prod dir")
+    eq(rows[("prod", "cloud")], ("on", "atlas.hcl"), "prod cloud")
+    eq(rows[("prod", "url")], ("sqlite://app:xxxxx@app.db", "atlas.hcl"), "prod url redacted")
+    eq(rows[("local", "dir")], ("file://migrations", "default"), "local dir")
+    check(("prod", "amount") not in rows, "the call's own options are not settings")
+    for secret in ("hunter2", "atl-sqlite-secret"):
+        check(secret not in out, "%s is in the output" % secret)
+    # a variable without a default is known only at the call (Atlas reads
+    # the whole file): each env says so
+    con.execute("SELECT atlas_config_set(?)", ('variable "tenant" {\n  type = string\n}\n'
+                                                'env "t" {\n  url = "sqlite://${var.tenant}.db"\n}\n',)).fetchone()
+    rows = json.loads(con.execute("SELECT atlas_config_envs()").fetchone()[0])
+    eq([(r["env"], r["setting"], r["source"]) for r in rows], [("t", "error", None)], "t: one error row")
+    contains(rows[0]["value"], 'missing value for required variable "tenant"', "t: the error names the variable")
+
+
 if __name__ == "__main__":
     sys.exit(run([test_set_refuses_with_line_and_column,
                   test_set_accepts_call_time_values,
-                  test_get_redacts_secrets]))
+                  test_get_redacts_secrets,
+                  test_envs_list_settings_and_sources]))

@@ -62,9 +62,6 @@ RESET client_min_messages;
 -- atlas_config_envs(): each env's settings as a call without arguments
 -- would resolve them, and where each comes from; secrets never shown.
 SELECT atlas_config_set($$
-variable "tenant" {
-  type = string
-}
 env "prod" {
   url = "postgres://app:hunter2@db.internal/app?search_path=t17e"
   migration {
@@ -73,11 +70,8 @@ env "prod" {
     exec_order  = "linear-skip"
   }
 }
-env "tenant" {
-  url = "postgres://localhost/app?search_path=${var.tenant}"
-  migration {
-    dir = "file://atlas_fixtures/five"
-  }
+env "local" {
+  url = "postgres://localhost/app"
 }
 atlas {
   cloud {
@@ -89,6 +83,17 @@ SET atlas_migrate.statement_lock_timeout = '2s';
 SELECT * FROM atlas_config_envs();
 RESET atlas_migrate.statement_lock_timeout;
 SELECT count(*) AS token_shown FROM atlas_config_envs() WHERE value LIKE '%atl-17%' OR value LIKE '%hunter2%';
+-- a variable without a default is known only at the call (Atlas reads the
+-- whole file): each env says so
+SELECT atlas_config_set($$
+variable "tenant" {
+  type = string
+}
+env "t" {
+  url = "postgres://localhost/app?search_path=${var.tenant}"
+}
+$$);
+SELECT * FROM atlas_config_envs();
 -- like atlas_config_get, not for PUBLIC
 CREATE ROLE regress_t17_nobody;
 SELECT has_function_privilege('regress_t17_nobody', 'atlas_config_envs()', 'EXECUTE');
