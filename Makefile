@@ -7,6 +7,8 @@
 #   make demo       install what is missing, build, show both hosts at work
 #   make bench      benchmarks against the databases' own floors
 #   make fuzz       short libFuzzer runs over the parsers
+#   make deb        Debian packages (debian/, pg_buildext) into build/deb/
+#   make installcheck  pg_regress against the server PGHOST/PGPORT point at
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) $(shell command -v pg_config 2>/dev/null))
 
@@ -60,7 +62,7 @@ clean:
 	rm -rf $(BUILD)
 endif
 
-.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps
+.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps deb
 hosts: sqlite core-tests
 
 sqlite: $(SQLITE_SO)
@@ -113,3 +115,22 @@ bench: deps
 
 fuzz: $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_BINS)
+
+# ---------------------------------------------------------------- Debian packages
+# postgresql-15-atlas-migrate and libsqlite3-mod-atlas-migrate, built by
+# dpkg-buildpackage (debhelper, pg_buildext) from a copy of the source (the
+# files git knows, or the tree less build/), so the checkout's own build is
+# left alone.
+DEB_OUT := $(BUILD)/deb
+deb:
+	@tests/install-deps.sh dpkg-dev fakeroot debhelper postgresql-server-dev-all
+	@rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -co --exclude-standard | while read -r f; do [ -e "$$f" ] && echo "$$f"; done | tar -T - -cf -; \
+	else \
+		tar --exclude=./$(BUILD) --exclude=./.git -cf - .; \
+	fi | tar -xf - -C $(DEB_OUT)/src
+	@echo "atlas_migrate: dpkg-buildpackage (log: $(DEB_OUT)/build.log)"
+	@cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@rm -rf $(DEB_OUT)/src
+	@ls -1 $(DEB_OUT)/*.deb
