@@ -50,6 +50,8 @@ PG_CFLAGS   = -Wno-missing-field-initializers
 SHLIB_LINK  = $(DEP_LIBS)
 REGRESS     = $(patsubst tests/pg/sql/%.sql,%,$(sort $(wildcard tests/pg/sql/*.sql)))
 REGRESS_OPTS = --inputdir=tests/pg --outputdir=$(BUILD)/pg_regress
+# make installcheck: the tests' migration directories onto the server first
+REGRESS_PREP = installcheck-fixtures
 EXTRA_CLEAN = $(BUILD)
 include $(PGXS)
 HAVE_PG := 1
@@ -96,6 +98,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=c99 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ishared $(DEP_CFLAGS) \
 		-o $@ $< $(CORE_SRCS) $(DEP_LIBS)
+
+# PGXS's installcheck against the server PGHOST/PGPORT/PGUSER point at (a
+# superuser; `make install` done): the fixtures go to its data directory
+.PHONY: installcheck-fixtures
+installcheck-fixtures:
+	@tests/pg/installcheck-fixtures.sh
 
 # ---------------------------------------------------------------- the README's commands
 deps:

@@ -11,8 +11,10 @@
 #
 # The pg_regress tests read their migration directories as
 # file://atlas_fixtures/<name>, relative to the data directory: run.sh links
-# the fixtures (tests/pg/fixtures.sh) there; "make installcheck" against
-# another server needs the same link.
+# the fixtures (tests/pg/fixtures.sh) there; "make installcheck" copies them
+# to the server it runs against (tests/pg/installcheck-fixtures.sh), which
+# installcheck.sh checks on a second, plain cluster.  upgrade.sh upgrades a
+# database with 0.1.0 history.
 #
 # Needs root (make install, su postgres).  Leaves its logs in
 # build/test-output/pg/ (server log, pg_regress diffs, psql outputs).
@@ -637,6 +639,14 @@ while IFS= read -r line; do
 	esac
 done <"$LOG/security.out"
 grep -qE '^(PASS|FAIL|SKIP) ' "$LOG/security.out" || not_ok "security tests produced no results" "$(tail -5 "$LOG/security.err")"
+
+# ---------------------------------------------------------------- issue 13: make installcheck on a plain server
+
+. tests/pg/installcheck.sh
+
+# ---------------------------------------------------------------- issue 13: upgrade from 0.1.0 (swaps the library: last)
+
+. tests/pg/upgrade.sh
 
 echo "1..$N"
 [ "$FAILED" = 0 ]
