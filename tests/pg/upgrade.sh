@@ -6,8 +6,9 @@
 #      database: config, runs (a dry run, a success, a failure), revisions,
 #      and the grants a DBA could give in 0.1.0 (EXECUTE on the functions,
 #      SELECT on the tables, USAGE on the sequence).
-#   2. The current library replaces 0.1.0's (as a package upgrade does),
-#      then ALTER EXTENSION atlas_migrate UPDATE.
+#   2. The current library replaces 0.1.0's (as a package upgrade does):
+#      until ALTER EXTENSION atlas_migrate UPDATE it refuses to run; then
+#      the update.
 #   3. Config, runs, revisions and every grant are kept; the application
 #      role, calling as itself, applies more files and the new run columns
 #      are filled; CALL atlas_migrate works.
@@ -195,6 +196,12 @@ SQL
 	else
 		not_ok "the current library replaces 0.1.0's" "reinstall it: make install"
 	fi
+	# between the package upgrade and ALTER EXTENSION: a clear error, nothing runs
+	# (the runs and revisions compared below show that nothing did)
+	psql -X -q -At -U upg_app -d upg -c "SELECT atlas_migrate_apply('app_fixed')" >"$LOG/upgrade-between.out" 2>&1
+	check "before ALTER EXTENSION UPDATE the new library refuses to run, saying what to do" \
+		test "$(grep -c "^ERROR:  atlas_migrate 0.1.0 is installed in this database, but the server's library is version $UPG_VERSION$" "$LOG/upgrade-between.out")" = 1 -a \
+		"$(grep -c '^HINT:  Run ALTER EXTENSION atlas_migrate UPDATE in this database.$' "$LOG/upgrade-between.out")" = 1
 	"${PSQL[@]}" -d upg -c "ALTER EXTENSION atlas_migrate UPDATE" >"$LOG/upgrade-alter.out" 2>&1
 	check "ALTER EXTENSION atlas_migrate UPDATE reaches $UPG_VERSION" \
 		test "$(q upg "SELECT extversion FROM pg_extension WHERE extname = 'atlas_migrate'")" = "$UPG_VERSION"
