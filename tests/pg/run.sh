@@ -256,7 +256,8 @@ env \"url\" {
   }
 }"
 "${PSQL[@]}" -d wsettings -c "CREATE ROLE ws_owner NOLOGIN; GRANT CREATE ON DATABASE wsettings TO ws_owner; CREATE SCHEMA ws AUTHORIZATION ws_owner; CREATE SCHEMA ws_url AUTHORIZATION ws_owner" \
-	-c "GRANT EXECUTE ON FUNCTION atlas_migrate_apply TO ws_owner; GRANT pg_read_server_files TO ws_owner" \
+	-c "DO \$\$ DECLARE f regprocedure; BEGIN FOR f IN SELECT oid FROM pg_proc WHERE proname = 'atlas_migrate_apply' LOOP EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO ws_owner', f); END LOOP; END \$\$" \
+	-c "GRANT pg_read_server_files TO ws_owner" \
 	-c "ALTER DATABASE wsettings SET DateStyle = 'German'" >"$LOG/wsettings.out" 2>&1
 for e in plain url; do
 	PGAPPNAME=ws-app PGOPTIONS="-c work_mem=7MB" "${PSQL[@]}" -d wsettings -c "SET TimeZone = 'Asia/Tokyo'" \

@@ -7,8 +7,9 @@
 # server's directories, installs postgresql-15-atlas-migrate with dpkg -i,
 # starts a throwaway cluster without extras (loopback, free port, as the
 # postgres user), runs a migration; installs libsqlite3-mod-atlas-migrate
-# and loads it by name from /usr/bin/python3 for a migration in SQLite.
-# Removes both packages at the end.  Skips, loudly, only where Debian's
+# and loads it by name from /usr/bin/python3 for a migration in SQLite;
+# checks where the server's environment comes from under Debian's
+# pg_ctlcluster (README: ATLAS_TOKEN).  Removes both packages at the end.  Skips, loudly, only where Debian's
 # tooling cannot run (not root, not Debian, packages not installable).
 set -u
 cd "$(dirname "$0")/../.."
@@ -79,6 +80,7 @@ flock 9
 WORK=$(mktemp -d /tmp/atlas_pkg.XXXXXX)
 chmod 755 "$WORK"
 cleanup() {
+	[ -n "${CTL_NAME:-}" ] && ctl_stop
 	if [ -n "$PG_CLUSTER_DIR" ]; then
 		cp "$PG_CLUSTER_DIR/server.log" "$LOG/server.log" 2>/dev/null
 		pg_cluster_stop
@@ -170,6 +172,50 @@ PY
 /usr/bin/python3 "$WORK/sqlite.py" >"$LOG/sqlite.out" 2>&1
 check "/usr/bin/python3 loads atlas_migrate by name from the package and applies the directory" \
 	test "$(cat "$LOG/sqlite.out")" = "succeeded|from the package"
+
+# ---------------------------------------------------------------- the server's environment under pg_ctlcluster
+# README "ATLAS_TOKEN for the server": Debian's postgresql@15-main starts the
+# server through pg_ctlcluster, which gives it only the cluster's environment
+# file.  A cluster of its own (PG_CLUSTER_CONF_ROOT: nothing under /etc),
+# started with other values in the caller's environment: getenv() in
+# atlas.hcl sees the file's.
+CTL_NAME=atlastest$$
+CTL=$WORK/ctl
+mkdir -p "$CTL/etc/15/$CTL_NAME"
+chown postgres "$CTL"
+ctl_stop() {
+	PG_CLUSTER_CONF_ROOT=$CTL/etc pg_ctlcluster 15 "$CTL_NAME" stop -m fast >/dev/null 2>&1
+	rm -f "/var/log/postgresql/postgresql-15-$CTL_NAME.log"
+}
+CTL_PORT=$(pg_free_port)
+if as_postgres "'$PG_BIN/initdb' -D '$CTL/data' -U postgres -A trust >'$LOG/ctl-initdb.log' 2>&1"; then
+	cp "$CTL/data/pg_hba.conf" "$CTL/data/pg_ident.conf" "$CTL/etc/15/$CTL_NAME/"
+	printf "data_directory = '%s'\nport = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" \
+		"$CTL/data" "$CTL_PORT" "$CTL" >"$CTL/etc/15/$CTL_NAME/postgresql.conf"
+	printf "ATLAS_TOKEN = 'atl-from-the-environment-file'\nATLAS_PKG_DIR = '%s'\n" "$MIG" >"$CTL/etc/15/$CTL_NAME/environment"
+	chown -R postgres "$CTL/etc"
+	ATLAS_TOKEN=atl-from-the-caller ATLAS_PKG_DIR=/nonexistent PG_CLUSTER_CONF_ROOT=$CTL/etc \
+		pg_ctlcluster 15 "$CTL_NAME" start >"$LOG/ctl-start.log" 2>&1
+	ctl_pid=$(head -1 "$CTL/data/postmaster.pid" 2>/dev/null)
+	check "pg_ctlcluster: the server's ATLAS_TOKEN is the cluster's environment file's, not the starting shell's" \
+		test -n "$ctl_pid" -a "$(tr '\0' '\n' <"/proc/${ctl_pid:-0}/environ" 2>/dev/null | grep -c '^ATLAS_TOKEN=atl-from-the-environment-file$')" = 1
+	psql -X -q -h 127.0.0.1 -p "$CTL_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+		-c "CREATE EXTENSION atlas_migrate" -c "SELECT atlas_config_set(\$\$variable \"dir\" {
+  type    = string
+  default = getenv(\"ATLAS_PKG_DIR\")
+}
+env \"pkg\" {
+  url = \"postgres://localhost/postgres?search_path=public\"
+  migration {
+    dir = \"file://\${var.dir}\"
+  }
+}\$\$)" -At -c "SELECT atlas_migrate_apply('pkg')->>'Status'" >"$LOG/ctl.out" 2>&1
+	check "... and getenv() in atlas.hcl reads it (a directory named there applies)" \
+		test "$(tail -1 "$LOG/ctl.out")" = succeeded
+	ctl_stop
+else
+	not_ok "pg_ctlcluster: initdb" "see $LOG/ctl-initdb.log"
+fi
 
 echo "1..$N"
 [ "$FAILED" = 0 ]
