@@ -51,7 +51,9 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
@@ -172,43 +174,102 @@ json_str(StringInfo b, const char *key, const char *val)
 }
 
 /*
+ * The SQL signatures (atlas_migrate_apply, CALL atlas_migrate) declare the
+ * options as named arguments.  The C entry reads them by name from its own
+ * catalog entry, not by position: an option is declared in opts.c's table
+ * and in the SQL signature, and nowhere here.
+ */
+typedef struct call_args
+{
+	int			n;
+	Oid		   *types;
+	char	  **names;
+} call_args;
+
+static void
+call_args_get(FunctionCallInfo fcinfo, call_args *ca)
+{
+	Oid			fn = fcinfo->flinfo->fn_oid;
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	char	   *modes;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	ca->n = get_func_arg_info(tup, &ca->types, &ca->names, &modes);
+	ReleaseSysCache(tup);
+	if (ca->names == NULL || ca->n > PG_NARGS())
+		elog(ERROR, "atlas_migrate: function %u is not declared with named arguments", fn);
+}
+
+/* The position of the argument called name, or -1. */
+static int
+call_arg(const call_args *ca, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < ca->n; i++)
+		if (ca->names[i] && strcmp(ca->names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* A boolean argument's value, def when it is NULL or absent. */
+static bool
+call_arg_bool(FunctionCallInfo fcinfo, const call_args *ca, const char *name, bool def)
+{
+	int			i = call_arg(ca, name);
+
+	return i < 0 || PG_ARGISNULL(i) ? def : PG_GETARG_BOOL(i);
+}
+
+/*
  * The call's options as the JSON object opts.c reads (the SQLite host's
- * argument), so both hosts share one parser and one set of messages.
+ * argument), so both hosts share one parser and one set of messages: every
+ * non-NULL argument but env and the host's own (wait, report), by name.
  */
 static char *
-options_json(FunctionCallInfo fcinfo)
+options_json(FunctionCallInfo fcinfo, const call_args *ca)
 {
 	StringInfoData b;
+	int			i;
 
 	initStringInfo(&b);
 	appendStringInfoChar(&b, '{');
-	if (!PG_ARGISNULL(1))
-		appendStringInfo(&b, "%s\"amount\":%d", b.len > 1 ? "," : "", PG_GETARG_INT32(1));
-	if (!PG_ARGISNULL(2))
-		json_str(&b, "to_version", text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	if (!PG_ARGISNULL(3))
-		appendStringInfo(&b, "%s\"dry_run\":%s", b.len > 1 ? "," : "", PG_GETARG_BOOL(3) ? "true" : "false");
-	if (!PG_ARGISNULL(4))
-		json_str(&b, "baseline", text_to_cstring(PG_GETARG_TEXT_PP(4)));
-	if (!PG_ARGISNULL(5))
-		appendStringInfo(&b, "%s\"allow_dirty\":%s", b.len > 1 ? "," : "", PG_GETARG_BOOL(5) ? "true" : "false");
-	if (!PG_ARGISNULL(6))
-		json_str(&b, "tx_mode", text_to_cstring(PG_GETARG_TEXT_PP(6)));
-	if (!PG_ARGISNULL(7))
-		json_str(&b, "exec_order", text_to_cstring(PG_GETARG_TEXT_PP(7)));
-	if (!PG_ARGISNULL(8))
-		json_str(&b, "lock_timeout", text_to_cstring(PG_GETARG_TEXT_PP(8)));
-	if (!PG_ARGISNULL(9))
+	for (i = 0; i < ca->n; i++)
 	{
-		Jsonb	   *vars = PG_GETARG_JSONB_P(9);
+		const char *name = ca->names[i];
 
-		if (!JB_ROOT_IS_OBJECT(vars))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("vars must be a JSON object of variable values"),
-					 errhint("For example: vars => '{\"token\": \"...\", \"tenants\": [\"a\", \"b\"]}'")));
-		appendStringInfo(&b, "%s\"vars\":%s", b.len > 1 ? "," : "",
-						 JsonbToCString(NULL, &vars->root, VARSIZE(vars)));
+		if (PG_ARGISNULL(i) || name == NULL || strcmp(name, "env") == 0 ||
+			strcmp(name, "wait") == 0 || strcmp(name, "report") == 0)
+			continue;
+		switch (ca->types[i])
+		{
+			case INT4OID:
+				appendStringInfo(&b, "%s\"%s\":%d", b.len > 1 ? "," : "", name, PG_GETARG_INT32(i));
+				break;
+			case BOOLOID:
+				appendStringInfo(&b, "%s\"%s\":%s", b.len > 1 ? "," : "", name,
+								 PG_GETARG_BOOL(i) ? "true" : "false");
+				break;
+			case TEXTOID:
+				json_str(&b, name, text_to_cstring(PG_GETARG_TEXT_PP(i)));
+				break;
+			case JSONBOID:
+				{
+					Jsonb	   *v = PG_GETARG_JSONB_P(i);
+
+					if (!JB_ROOT_IS_OBJECT(v))
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("%s must be a JSON object of variable values", name),
+								 errhint("For example: vars => '{\"token\": \"...\", \"tenants\": [\"a\", \"b\"]}'")));
+					appendStringInfo(&b, "%s\"%s\":%s", b.len > 1 ? "," : "", name,
+									 JsonbToCString(NULL, &v->root, VARSIZE(v)));
+					break;
+				}
+			default:
+				elog(ERROR, "atlas_migrate: argument \"%s\" has an unexpected type %u", name, ca->types[i]);
+		}
 	}
 	appendStringInfoChar(&b, '}');
 	return b.data;
@@ -740,10 +801,12 @@ static void
 check_apply(FunctionCallInfo fcinfo, apply_input *in)
 {
 	char	   *dir_url = NULL;
+	call_args	ca;
 
 	memset(in, 0, sizeof(*in));
-	in->dry_run = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
-	in->wait = PG_ARGISNULL(10) || PG_GETARG_BOOL(10);
+	call_args_get(fcinfo, &ca);
+	in->dry_run = call_arg_bool(fcinfo, &ca, "dry_run", false);
+	in->wait = call_arg_bool(fcinfo, &ca, "wait", true);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -751,7 +814,7 @@ check_apply(FunctionCallInfo fcinfo, apply_input *in)
 				 errhint("Pass the name of an env block of the stored atlas.hcl, e.g. atlas_migrate_apply('prod').")));
 	in->env = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	check_caller(in->dry_run);
-	in->opts_json = options_json(fcinfo);
+	in->opts_json = options_json(fcinfo, &ca);
 	in->hcl = pg_store_config_get(&in->getenv_ok);
 	check_input(in->hcl, in->env, in->opts_json, in->getenv_ok, &dir_url, &in->redacted);
 	check_dir_access(dir_url, in->redacted);

@@ -136,6 +136,15 @@ typedef struct mig_run_cfg {
 	mig_txmode	tx_mode;			/* resolved: FILE, ALL or NONE */
 	mig_exec_order exec_order;		/* resolved */
 	int64_t		lock_timeout_ms;	/* resolved; default 10000 */
+	/*
+	 * Lock-safe DDL: each statement waits at most stmt_lock_timeout_ms for
+	 * a table lock (0 = off, Atlas's behaviour); on a lock timeout the file
+	 * (tx mode all: the run's transaction; none: the statement) runs again
+	 * up to lock_retries more times.
+	 */
+	int64_t		stmt_lock_timeout_ms;
+	int64_t		lock_retries;
+	mig_severity check;			/* refuse to start at this severity (NONE: no) */
 	/* Cloud (§j) */
 	bool		cloud;				/* token present */
 	bool		cloud_dir;			/* dir is atlas:// (fetch + report) */

@@ -436,6 +436,18 @@ typedef enum mig_exec_order {
 } mig_exec_order;
 
 /* Apply options given in the call (override the env's migration block). */
+/*
+ * Severity of a pre-flight finding; the "preflight" option (not "check": a
+ * reserved word in PostgreSQL's named-argument syntax) refuses to start a
+ * run when a finding at or above it is present (MIG_SEV_NONE: never).
+ */
+typedef enum mig_severity {
+	MIG_SEV_NONE = 0,
+	MIG_SEV_INFO,
+	MIG_SEV_WARNING,
+	MIG_SEV_ERROR
+} mig_severity;
+
 typedef struct mig_opts {
 	bool		has_amount;
 	int64_t		amount;
@@ -447,6 +459,10 @@ typedef struct mig_opts {
 	mig_exec_order exec_order;	/* UNSET = from env or linear */
 	int64_t		lock_timeout_ms;	/* < 0 = from env or 10s */
 	int64_t		cloud_timeout_ms;	/* < 0 = default (Atlas Cloud calls) */
+	int64_t		stmt_lock_timeout_ms;	/* < 0 = unset (lock-safe DDL off) */
+	int64_t		lock_retries;	/* < 0 = unset */
+	mig_severity check;			/* MIG_SEV_NONE = no pre-flight refusal */
+	bool		has_check;
 	mig_vars	vars;
 	bool		deny_getenv;	/* host: getenv() in atlas.hcl is MIG_EPERM */
 } mig_opts;
@@ -463,6 +479,7 @@ int			mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *er
 /* Parse option words; MIG_EINVAL with Atlas's messages. */
 int			mig_parse_txmode(const char *s, mig_txmode *m, mig_err *err);
 int			mig_parse_exec_order(const char *s, mig_exec_order *o, mig_err *err);
+int			mig_parse_severity(const char *s, mig_severity *sev, mig_err *err);
 /*
  * Go duration ("1m30s", "1.5s", "0", "-2s") to milliseconds, with Go's
  * errors (invalid duration, missing unit, unknown unit; past 2^63-1 ns is

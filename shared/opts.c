@@ -20,6 +20,8 @@ mig_opts_init(mig_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->lock_timeout_ms = -1;
 	o->cloud_timeout_ms = -1;
+	o->stmt_lock_timeout_ms = -1;
+	o->lock_retries = -1;
 }
 
 void
@@ -89,6 +91,27 @@ bad:
 	err_quoted(err, "unknown execution order: ", s);
 	mig_err_hint(err, "Valid values are \"linear\", \"linear_skip\" and \"non_linear\".");
 	return MIG_EINVAL;
+}
+
+/* off | info | warning | error: the "preflight" option's threshold. */
+int
+mig_parse_severity(const char *s, mig_severity *sev, mig_err *err)
+{
+	if (strcmp(s, "off") == 0)
+		*sev = MIG_SEV_NONE;
+	else if (strcmp(s, "info") == 0)
+		*sev = MIG_SEV_INFO;
+	else if (strcmp(s, "warning") == 0)
+		*sev = MIG_SEV_WARNING;
+	else if (strcmp(s, "error") == 0)
+		*sev = MIG_SEV_ERROR;
+	else
+	{
+		err_quoted(err, "unknown preflight severity ", s);
+		mig_err_hint(err, "Valid values are \"off\", \"info\", \"warning\" and \"error\".");
+		return MIG_EINVAL;
+	}
+	return MIG_OK;
 }
 
 /* Go's unitMap (time/format.go): nanoseconds per unit. */
@@ -463,10 +486,14 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 				(rc = mig_parse_exec_order(it->valuestring, &o->exec_order, err)))
 				goto done;
 		}
-		else if (strcmp(k, "lock_timeout") == 0 || strcmp(k, "cloud_timeout") == 0)
+		else if (strcmp(k, "lock_timeout") == 0 || strcmp(k, "cloud_timeout") == 0 ||
+				 strcmp(k, "statement_lock_timeout") == 0)
 		{
-			int64_t    *dst = k[0] == 'l' ? &o->lock_timeout_ms : &o->cloud_timeout_ms;
-			const char *what = k[0] == 'l' ? "option \"lock_timeout\"" : "option \"cloud_timeout\"";
+			int64_t    *dst = k[0] == 'l' ? &o->lock_timeout_ms :
+				k[0] == 'c' ? &o->cloud_timeout_ms : &o->stmt_lock_timeout_ms;
+			char		what[64];
+
+			snprintf(what, sizeof(what), "option \"%s\"", k);
 
 			if (cJSON_IsNumber(it))
 			{
@@ -489,6 +516,27 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 					 (rc = check_quoted(what, *dst, it->valuestring, err)))
 				goto done;
 		}
+		else if (strcmp(k, "lock_retries") == 0)
+		{
+			double		a = it->valuedouble;
+
+			if ((rc = want_type(it, cJSON_IsNumber(it), k, "an integer", err)))
+				goto done;
+			if (!(a >= 0 && a <= (double) INT32_MAX) || a != (double) (int64_t) a)
+			{
+				rc = mig_err_set(err, MIG_EINVAL, "option \"lock_retries\" must be an integer from 0 to %d, got %.17g",
+								 INT32_MAX, a);
+				goto done;
+			}
+			o->lock_retries = (int64_t) a;
+		}
+		else if (strcmp(k, "preflight") == 0)
+		{
+			if ((rc = want_type(it, cJSON_IsString(it), k, "a string", err)) ||
+				(rc = mig_parse_severity(it->valuestring, &o->check, err)))
+				goto done;
+			o->has_check = true;
+		}
 		else if (strcmp(k, "vars") == 0)
 		{
 			if ((rc = parse_vars(it, &o->vars, err)))
@@ -498,7 +546,8 @@ mig_opts_parse_json(const char *json, size_t len, mig_opts *o, mig_err *err)
 		{
 			rc = mig_err_set(err, MIG_EINVAL, "unknown option \"%.100s\"", k);
 			mig_err_hint(err, "Valid options are amount, to_version, dry_run, baseline, allow_dirty, "
-						 "tx_mode, exec_order, lock_timeout, cloud_timeout and vars.");
+						 "tx_mode, exec_order, lock_timeout, cloud_timeout, statement_lock_timeout, "
+						 "lock_retries, preflight and vars.");
 			goto done;
 		}
 	}

@@ -272,6 +272,18 @@ mig_resolve(const char *hcl, size_t hcl_len, const char *env_name,
 	}
 	if (out->lock_timeout_ms < 0)
 		out->lock_timeout_ms = 10000;
+	/*
+	 * Lock-safe DDL: off unless the call asks; either option turns it on
+	 * with the other's default (1s per statement, 10 retries).
+	 */
+	out->stmt_lock_timeout_ms = 0;
+	out->lock_retries = 0;
+	if (opts->stmt_lock_timeout_ms >= 0 || opts->lock_retries >= 0)
+	{
+		out->stmt_lock_timeout_ms = opts->stmt_lock_timeout_ms >= 0 ? opts->stmt_lock_timeout_ms : 1000;
+		out->lock_retries = opts->lock_retries >= 0 ? opts->lock_retries : 10;
+	}
+	out->check = opts->has_check ? opts->check : MIG_SEV_NONE;
 	/* Cloud calls: the call's cloud_timeout, else atlas { cloud { timeout } } */
 	out->cloud_timeout_ms = opts->cloud_timeout_ms > 0 ? opts->cloud_timeout_ms : 0;
 	if (out->cloud_timeout_ms == 0 && env.cloud_timeout && env.cloud_timeout[0])

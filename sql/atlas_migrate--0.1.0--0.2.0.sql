@@ -53,17 +53,73 @@ CREATE PROCEDURE atlas_migrate(
 	lock_timeout	text DEFAULT NULL,
 	vars			jsonb DEFAULT NULL,
 	wait			boolean DEFAULT true,
+	statement_lock_timeout text DEFAULT NULL,
+	lock_retries	integer DEFAULT NULL,
+	preflight		text DEFAULT NULL,
 	INOUT report	jsonb DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'atlas_migrate'
 LANGUAGE C;
-COMMENT ON PROCEDURE atlas_migrate(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, jsonb) IS
+COMMENT ON PROCEDURE atlas_migrate(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, text, integer, text, jsonb) IS
 	'CALL it outside a transaction block: applies like atlas_migrate_apply, but holds no snapshot while it waits, so it always ends with the run''s outcome (report, or the run''s error)';
-REVOKE ALL ON PROCEDURE atlas_migrate(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, jsonb) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE atlas_migrate(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, text, integer, text, jsonb) FROM PUBLIC;
 
 -- ------------------------------------------------------------------ rehearsal inside BEGIN
+
+-- 0.2.0 adds options (statement_lock_timeout, lock_retries, preflight): the
+-- function is created again with the new signature.  The EXECUTE grants a
+-- DBA gave on 0.1.0's function are kept: read before the drop, given again
+-- on the new function (the C code reads its options by argument name).
+SELECT pg_catalog.set_config('atlas_migrate.upgrade_acl',
+	COALESCE((SELECT p.proacl::text FROM pg_catalog.pg_proc p
+			  WHERE p.oid OPERATOR(pg_catalog.=) 'atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean)'::pg_catalog.regprocedure), ''),
+	true);
+DROP FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean);
+
+CREATE FUNCTION atlas_migrate_apply(
+	env				text,
+	amount			integer DEFAULT NULL,
+	to_version		text DEFAULT NULL,
+	dry_run			boolean DEFAULT false,
+	baseline		text DEFAULT NULL,
+	allow_dirty		boolean DEFAULT false,
+	tx_mode			text DEFAULT NULL,
+	exec_order		text DEFAULT NULL,
+	lock_timeout	text DEFAULT NULL,
+	vars			jsonb DEFAULT NULL,
+	wait			boolean DEFAULT true,
+	statement_lock_timeout text DEFAULT NULL,
+	lock_retries	integer DEFAULT NULL,
+	preflight		text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'atlas_migrate_apply'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, text, integer, text) FROM PUBLIC;
 
 -- Inside a transaction block the client opened, atlas_migrate_apply runs the
 -- migrations in the caller's own transaction (no worker): its COMMIT or
 -- ROLLBACK decides.
-COMMENT ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean) IS
+COMMENT ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, text, integer, text) IS
 	'Apply the pending migrations of an env (in a background worker; inside BEGIN ... in the caller''s own transaction, which COMMIT or ROLLBACK decides); streams Atlas''s log as NOTICEs and returns the JSON report (lock_timeout is a Go duration such as ''10s'')';
+
+DO $upgrade$
+DECLARE
+	acl		text := pg_catalog.current_setting('atlas_migrate.upgrade_acl', true);
+	g		record;
+BEGIN
+	IF acl IS NULL OR acl OPERATOR(pg_catalog.=) '' THEN
+		RETURN;
+	END IF;
+	FOR g IN
+		SELECT a.grantee, a.is_grantable
+		FROM pg_catalog.aclexplode(acl::pg_catalog.aclitem[]) a
+		WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+		  AND a.grantee OPERATOR(pg_catalog.<>) a.grantor
+	LOOP
+		EXECUTE pg_catalog.format(
+			'GRANT EXECUTE ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean, text, integer, text) TO %s%s',
+			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+			CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$upgrade$;

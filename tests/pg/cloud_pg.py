@@ -209,7 +209,7 @@ def main():
         SEEN.append(out + err)
         gone = False
         while time.time() - t0 < 5:
-            _, n, _ = psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'")
+            _, n, _ = psql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker'")
             if n.strip() == '0':
                 gone = True
                 break

@@ -45,8 +45,8 @@ if wait_until 10 nonekill "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advi
 	echo go >&8 &&
 	wait_until 10 nonekill "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = 'nonekill' AND state = 'idle in transaction' AND query LIKE '%FOR UPDATE%')" &&
 	echo go >&7 &&
-	wait_until 10 nonekill "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event_type = 'Lock')"; then
-	q nonekill "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'" >/dev/null
+	wait_until 10 nonekill "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker' AND wait_event_type = 'Lock')"; then
+	q nonekill "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker'" >/dev/null
 	wait "$applier"
 	echo done >&8
 	exec 7>&- 8>&-
@@ -106,8 +106,8 @@ if wait_until 10 memwait "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.
 	( "${PSQL[@]}" -d memwait -At -c "SELECT atlas_migrate_apply('dev', allow_dirty => true)->>'Status'" >"$LOG/memwait.out" 2>"$LOG/memwait.err" ) &
 	BG_PIDS+=($!)
 	caller=$!
-	wait_until 10 memwait "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event_type = 'Lock')"
-	cpid=$(q memwait "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND query LIKE 'SELECT atlas_migrate_apply(%'")
+	wait_until 10 memwait "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker' AND wait_event_type = 'Lock')"
+	cpid=$(q memwait "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND query LIKE 'SELECT atlas_migrate_apply(%'")
 	m1=$(mem_total "$cpid")
 	t1=$(now_ms)
 	# the measuring window: the caller checks every 250 ms whether it blocks

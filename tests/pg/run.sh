@@ -157,8 +157,8 @@ done
 newdb crash "$(env_hcl dev sleepy)"
 ( "${PSQL[@]}" -d crash -c "SELECT atlas_migrate_apply('dev')" >"$LOG/crash.out" 2>&1 ) &
 BG_PIDS+=($!)
-if wait_until 10 crash "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND query LIKE '%pg_sleep%') = 1"; then
-	kill -9 "$(q crash "SELECT pid FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'")"
+if wait_until 10 crash "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker' AND query LIKE '%pg_sleep%') = 1"; then
+	kill -9 "$(q crash "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker'")"
 	wait "${BG_PIDS[-1]}" 2>/dev/null
 	# the server restarts after a crash
 	wait_until 30 crash "true" || true
@@ -370,13 +370,13 @@ check "CALL atlas_migrate inside BEGIN: refused with a clear error, no run start
 newdb call4 "$(env_hcl dev sleepy)"
 ( psql -X -d call4 -c "CALL atlas_migrate('dev')" >"$LOG/call4.out" 2>&1 ) &
 BG_PIDS+=($!)
-if wait_until 10 call4 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+if wait_until 10 call4 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
 	check "CALL atlas_migrate waiting: the caller's backend_xmin and backend_xid are NULL" \
-		test "$(q call4 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL atlas_migrate%' AND backend_xmin IS NULL AND backend_xid IS NULL AND wait_event = 'Extension'")" = 1
-	q call4 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL atlas_migrate%' AND backend_type = 'client backend'" >/dev/null
+		test "$(q call4 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CALL atlas_migrate%' AND backend_xmin IS NULL AND backend_xid IS NULL AND wait_event = 'Extension'")" = 1
+	q call4 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CALL atlas_migrate%' AND backend_type = 'client backend'" >/dev/null
 	wait "${BG_PIDS[-1]}"
 	check "... cancel stops it: the worker exits, the file rolls back, the run says failed" \
-		wait_until 5 call4 "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker') AND to_regclass('s2') IS NULL AND (SELECT status = 'failed' FROM atlas_migrate_runs WHERE id = 1)"
+		wait_until 5 call4 "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker') AND to_regclass('s2') IS NULL AND (SELECT status = 'failed' FROM atlas_migrate_runs WHERE id = 1)"
 else
 	not_ok "CALL atlas_migrate: the worker never reached pg_sleep" "$(cat "$LOG/call4.out")"
 fi
@@ -422,11 +422,11 @@ check "... and the run finishes on its own" \
 newdb cancel "$(env_hcl dev sleepy)"
 ( "${PSQL[@]}" -d cancel -c "SELECT atlas_migrate_apply('dev')" >"$LOG/cancel.out" 2>&1 ) &
 BG_PIDS+=($!)
-if wait_until 10 cancel "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+if wait_until 10 cancel "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
 	t0=$(now_ms)
-	q cancel "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT atlas_migrate_apply%' AND backend_type = 'client backend'" >/dev/null
+	q cancel "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT atlas_migrate_apply%' AND backend_type = 'client backend'" >/dev/null
 	wait "${BG_PIDS[-1]}"
-	wait_until 5 cancel "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker')"
+	wait_until 5 cancel "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker')"
 	el=$(($(now_ms) - t0))
 	check "pg_cancel_backend on the caller mid-file: stopped within ~1 s (${el} ms)" \
 		test $el -lt 1500 -a "$(grep -c 'ERROR:  canceling statement due to user request' "$LOG/cancel.out")" = 1
@@ -439,9 +439,9 @@ fi
 newdb term "$(env_hcl dev sleepy)"
 ( "${PSQL[@]}" -d term -c "SELECT atlas_migrate_apply('dev')" -v VERBOSITY=verbose >"$LOG/term.out" 2>&1 ) &
 BG_PIDS+=($!)
-if wait_until 10 term "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+if wait_until 10 term "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
 	t0=$(now_ms)
-	q term "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker'" >/dev/null
+	q term "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker'" >/dev/null
 	wait "${BG_PIDS[-1]}"
 	el=$(($(now_ms) - t0))
 	check "pg_terminate_backend on the worker: the caller gets an ERROR at once (${el} ms)" \
@@ -459,7 +459,7 @@ fi
 newdb stimeout "$(env_hcl dev sleepy)"
 t0=$(now_ms)
 "${PSQL[@]}" -d stimeout -c "SET statement_timeout = '1s'" -c "SELECT atlas_migrate_apply('dev')" >"$LOG/stimeout.out" 2>&1
-wait_until 5 stimeout "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker')"
+wait_until 5 stimeout "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker')"
 el=$(($(now_ms) - t0))
 check "statement_timeout of the caller bounds the run (${el} ms)" \
 	test $el -lt 2500 -a "$(grep -c 'canceling statement due to statement timeout' "$LOG/stimeout.out")" = 1 -a \
@@ -539,13 +539,13 @@ check "the caller holds Atlas's lock itself: fails at once, saying so (${el} ms)
 newdb holder3 "$(env_hcl dev sleepy)"
 ( "${PSQL[@]}" -d holder3 -c "SELECT atlas_migrate_apply('dev')" >"$LOG/holder3a.out" 2>&1 ) &
 BG_PIDS+=($!)
-if wait_until 10 holder3 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
+if wait_until 10 holder3 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'atlas_migrate worker' AND wait_event = 'PgSleep')"; then
 	wpid=$(q holder3 "SELECT worker_pid FROM atlas_migrate_runs WHERE id = 1")
 	psql -X -d holder3 -v VERBOSITY=verbose -c "SELECT atlas_migrate_apply('dev', lock_timeout => '1s')" >"$LOG/holder3.out" 2>"$LOG/holder3.err"
 	check "lock timeout while one of our runs holds it: names the run and its worker PID" \
 		test "$(grep -c '^ERROR:  55P03: acquiring database lock: sql/schema: lock is held by other session$' "$LOG/holder3.err")" = 1 -a \
 		"$(grep -cxF "DETAIL:  Atlas's advisory lock 2686470616 is held by migration run 1 (atlas_migrate worker, PID $wpid)." "$LOG/holder3.err")" = 1
-	q holder3 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT atlas_migrate_apply%' AND backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
+	q holder3 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT atlas_migrate_apply%' AND backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
 else
 	not_ok "lock holder: our first run never reached pg_sleep" "$(cat "$LOG/holder3a.out")"
 fi

@@ -22,7 +22,7 @@ CREATE SCHEMA regress_app AUTHORIZATION regress_owner;
 CREATE SCHEMA regress_app2 AUTHORIZATION regress_owner;
 CREATE SCHEMA regress_other_schema;
 -- privileges go to the NOLOGIN role; the login role is a member
-GRANT EXECUTE ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean) TO regress_owner;
+GRANT EXECUTE ON FUNCTION atlas_migrate_apply TO regress_owner;
 GRANT EXECUTE ON FUNCTION atlas_migrate_status(text) TO regress_owner;
 
 -- without pg_read_server_files: no file:// directory
@@ -59,7 +59,7 @@ SELECT version, applied, total FROM regress_app2.atlas_schema_revisions ORDER BY
 DROP SCHEMA regress_app CASCADE;
 DROP SCHEMA regress_app2 CASCADE;
 DROP SCHEMA regress_other_schema CASCADE;
-REVOKE ALL ON FUNCTION atlas_migrate_apply(text, integer, text, boolean, text, boolean, text, text, text, jsonb, boolean) FROM regress_owner;
+REVOKE ALL ON FUNCTION atlas_migrate_apply FROM regress_owner;
 REVOKE ALL ON FUNCTION atlas_migrate_status(text) FROM regress_owner;
 DROP ROLE regress_migrator;
 DROP ROLE regress_owner;
