@@ -37,7 +37,8 @@ upg_install_lib() {
 # upg_grants DB: every privilege the test's DBA roles hold on the extension's
 # objects, by object name (a function by name only: its signature may change)
 upg_grants() {
-	q "$1" "SELECT string_agg(format('%s %s %s %s', a.grantee::regrole, a.privilege_type, o.kind, o.name), E'\n' ORDER BY 1)
+	q "$1" "SELECT string_agg(format('%s %s %s %s', a.grantee::regrole, a.privilege_type, o.kind, o.name), E'\n'
+                  ORDER BY a.grantee::regrole::text, a.privilege_type, o.kind, o.name)
 FROM (SELECT 'function' AS kind, p.proname::text AS name, coalesce(p.proacl, acldefault('f'::\"char\", p.proowner)) AS acl
       FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
       WHERE d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'atlas_migrate')
