@@ -45,9 +45,17 @@ loud_skip() {
 command -v dpkg >/dev/null && command -v apt-get >/dev/null || loud_skip "not a Debian system (no dpkg/apt-get)"
 [ -x "$PG_BIN/initdb" ] || loud_skip "PostgreSQL 15 server not installed"
 
-LOG=$ROOT/build/test-output/pkg
-rm -rf "$LOG"
+# logs live in WORK while running (another suite may clean build/), then
+# are copied to build/test-output/pkg
+WORK=$(mktemp -d /tmp/atlas_pkg.XXXXXX)
+chmod 755 "$WORK"
+LOG=$WORK/log
 mkdir -p "$LOG"
+KEEP=$ROOT/build/test-output/pkg
+keep_logs() {
+	rm -rf "$KEEP"
+	mkdir -p "$(dirname "$KEEP")" && cp -r "$LOG" "$KEEP"
+}
 PG_PKG=postgresql-15-atlas-migrate
 SQLITE_PKG=libsqlite3-mod-atlas-migrate
 
@@ -55,10 +63,14 @@ SQLITE_PKG=libsqlite3-mod-atlas-migrate
 
 t0=$SECONDS
 if ! tests/install-deps.sh dpkg-dev fakeroot debhelper postgresql-server-dev-all >"$LOG/deps.log" 2>&1; then
-	loud_skip "Debian's packaging tools could not be installed (see $LOG/deps.log)"
+	keep_logs
+	rm -rf "$WORK"
+	loud_skip "Debian's packaging tools could not be installed (see $KEEP/deps.log)"
 fi
 if ! make -s --no-print-directory deb >"$LOG/make-deb.log" 2>&1; then
-	not_ok "make deb builds the packages" "see $LOG/make-deb.log and build/deb/build.log"
+	not_ok "make deb builds the packages" "see $KEEP/make-deb.log and build/deb/build.log"
+	keep_logs
+	rm -rf "$WORK"
 	echo "1..$N"
 	exit 1
 fi
@@ -77,8 +89,6 @@ check "$SQLITE_PKG puts the extension on the library path (/usr/lib/$TRIPLET/atl
 exec 9>/tmp/atlas_migrate-pg-tests.lock
 flock 9
 
-WORK=$(mktemp -d /tmp/atlas_pkg.XXXXXX)
-chmod 755 "$WORK"
 cleanup() {
 	[ -n "${CTL_NAME:-}" ] && ctl_stop
 	if [ -n "$PG_CLUSTER_DIR" ]; then
@@ -86,6 +96,7 @@ cleanup() {
 		pg_cluster_stop
 	fi
 	dpkg_retry --purge "$PG_PKG" "$SQLITE_PKG" >>"$LOG/dpkg.log" 2>&1
+	keep_logs
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -214,7 +225,7 @@ env \"pkg\" {
 		test "$(tail -1 "$LOG/ctl.out")" = succeeded
 	ctl_stop
 else
-	not_ok "pg_ctlcluster: initdb" "see $LOG/ctl-initdb.log"
+	not_ok "pg_ctlcluster: initdb" "see $KEEP/ctl-initdb.log"
 fi
 
 echo "1..$N"
