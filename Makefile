@@ -64,7 +64,7 @@ clean:
 	rm -rf $(BUILD)
 endif
 
-.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps deb
+.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps lint deb
 hosts: sqlite core-tests
 
 sqlite: $(SQLITE_SO)
@@ -142,3 +142,11 @@ deb:
 	@cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
 	@rm -rf $(DEB_OUT)/src
 	@ls -1 $(DEB_OUT)/*.deb
+
+# ---------------------------------------------------------------- lint (issue 14)
+# No C function over 150 lines; hosts include only the core's public headers
+# (mig.h, db.h, run.h), never the internal plan.h or cloud.h.
+lint:
+	@/usr/bin/python3 tests/tools/longfuncs.py --max 150 shared pg_ext sqlite_ext
+	@! grep -nE '#include "(plan|cloud)\.h"' pg_ext/*.[ch] sqlite_ext/*.[ch] || \
+		{ echo "a host includes an internal core header (shared/plan.h, shared/cloud.h)"; exit 1; }

@@ -8,7 +8,7 @@
  * transaction.  begin/commit/rollback are a real transaction block (what
  * BEGIN/COMMIT from a client does), and exec() outside one autocommits.
  * Each statement is parsed and planned in a memory context that is reset
- * right after it (peer-bench.md "What dominates").  The revisions upsert is
+ * right after it (../shared/research/peer-bench.md, "What dominates").  The revisions upsert is
  * prepared once per run and reused.
  *
  * Every entry point catches PostgreSQL errors and returns them as MIG_EDB

@@ -53,8 +53,8 @@ enum
 
 /*
  * The fixed part of a job.  Identity fields mirror what a parallel worker
- * receives from its leader (feasibility.md §2(c)); the atomics are the only
- * fields written after the worker started.
+ * receives from its leader (../shared/research/feasibility.md §2(c)); the
+ * atomics are the only fields written after the worker started.
  */
 typedef struct pg_job
 {

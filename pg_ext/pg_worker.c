@@ -1,6 +1,6 @@
 /*
  * pg_worker.c - the background worker that runs one atlas_migrate_apply()
- * call (DESIGN §2, feasibility.md §2(c)).
+ * call (DESIGN §2, ../shared/research/feasibility.md §2(c)).
  *
  * It attaches to the caller's DSM segment, sends everything it reports
  * (notices, errors) through the segment's shm_mq, connects to the caller's

@@ -282,6 +282,105 @@ check_name(const char *name, size_t n, mig_err *err)
 	return MIG_OK;
 }
 
+/*
+ * The header block at off: its type and the size of its body and padding,
+ * all checked against what is left of the archive.  *end: the zero block
+ * that ends the archive (§c.3).  A pending PAX size replaces the header's.
+ */
+static int
+read_header(const unsigned char *tar, size_t len, size_t off, const meta *m, bool *end,
+			unsigned char *type, size_t *body, size_t *pad, mig_err *err)
+{
+	const unsigned char *h = tar + off;
+	uint64_t	size;
+
+	*end = false;
+	if (len - off < BLOCK)
+		return bad(err, off, "truncated header");
+	if (all_zero(h, BLOCK))
+	{
+		*end = true;
+		return MIG_OK;
+	}
+	if (!checksum_ok(h))
+		return bad(err, off, "invalid header checksum");
+	*type = h[H_TYPE];
+	if (!parse_number(h + H_SIZE, H_SIZE_LEN, &size))
+		return bad(err, off, "invalid size field");
+	if (*type != 'x' && *type != 'g' && *type != 'L' && *type != 'K' && m->has_size)
+		size = m->size;
+	if (header_only(*type))
+		size = 0;
+	if (size > len - off - BLOCK)
+		return bad(err, off, "truncated entry");
+	*body = (size_t) size;
+	*pad = (BLOCK - *body % BLOCK) % BLOCK;
+	if (*pad > len - off - BLOCK - *body)
+		return bad(err, off, "truncated entry padding");
+	return MIG_OK;
+}
+
+/*
+ * An entry's name: from a preceding PAX or GNU long-name header, else from
+ * the header's prefix and name fields (built in hname, which has room for
+ * H_PREFIX_LEN + 1 + H_NAME_LEN + 1 bytes).  A directory's trailing slashes
+ * are not part of its name.
+ */
+static const char *
+entry_name(const unsigned char *h, unsigned char type, const meta *m, char *hname, size_t *nlen)
+{
+	const char *name = m->name;
+	size_t		n = m->name_len;
+
+	if (name == NULL)
+	{
+		size_t		plen = 0;
+
+		/* USTAR/PAX ("ustar\0" "00") have a prefix; GNU does not. */
+		if (memcmp(h + H_MAGIC, "ustar\0", 6) == 0)
+			plen = field_len(h + H_PREFIX, H_PREFIX_LEN);
+		n = 0;
+		if (plen)
+		{
+			memcpy(hname, h + H_PREFIX, plen);
+			hname[plen] = '/';
+			n = plen + 1;
+		}
+		memcpy(hname + n, h + H_NAME, field_len(h + H_NAME, H_NAME_LEN));
+		n += field_len(h + H_NAME, H_NAME_LEN);
+		hname[n] = '\0';
+		name = hname;
+	}
+	if (type == '5')
+		while (n > 1 && name[n - 1] == '/')
+			n--;
+	*nlen = n;
+	return name;
+}
+
+/* A regular file into out, within the per-entry and total size limits (*total: bytes so far). */
+static int
+store_file(mig_dir *out, const char *name, size_t nlen, const unsigned char *data, size_t body,
+		   size_t max_entry, size_t *total, size_t off, mig_err *err)
+{
+	int			rc;
+
+	if (body > max_entry)
+	{
+		char		what[128];
+
+		snprintf(what, sizeof(what), "too large (%zu bytes, the limit is %zu)", body, max_entry);
+		return bad_name(err, name, nlen, what);
+	}
+	if (body > MIG_ARCHIVE_MAX_TOTAL - *total)
+		return bad(err, off, "archive content exceeds the total size limit");
+	*total += body;
+	if ((rc = mig_dir_add_n(out, name, nlen, (const char *) data, body, err)) != MIG_OK &&
+		rc != MIG_ENOMEM)
+		mig_err_prefix(err, "bad archive: ");
+	return rc;
+}
+
 int
 mig_archive_read(const unsigned char *tar, size_t len, size_t max_entry,
 				 mig_dir *out, mig_err *err)
@@ -299,49 +398,17 @@ mig_archive_read(const unsigned char *tar, size_t len, size_t max_entry,
 
 	while (off < len)
 	{
-		const unsigned char *h = tar + off;
-		unsigned char type;
-		uint64_t	size;
-		size_t		body,
-					pad;
 		const unsigned char *data;
+		unsigned char type = 0;
+		size_t		body = 0,
+					pad = 0;
+		bool		end;
 
-		if (len - off < BLOCK)
-		{
-			rc = bad(err, off, "truncated header");
+		if ((rc = read_header(tar, len, off, &m, &end, &type, &body, &pad, err)) != MIG_OK)
 			goto done;
-		}
-		if (all_zero(h, BLOCK))
-			break;				/* end of archive (§c.3) */
-		if (!checksum_ok(h))
-		{
-			rc = bad(err, off, "invalid header checksum");
-			goto done;
-		}
-		type = h[H_TYPE];
-		if (!parse_number(h + H_SIZE, H_SIZE_LEN, &size))
-		{
-			rc = bad(err, off, "invalid size field");
-			goto done;
-		}
-		if (type != 'x' && type != 'g' && type != 'L' && type != 'K' && m.has_size)
-			size = m.size;
-		if (header_only(type))
-			size = 0;
-		if (size > len - off - BLOCK)
-		{
-			rc = bad(err, off, "truncated entry");
-			goto done;
-		}
-		body = (size_t) size;
-		pad = (BLOCK - body % BLOCK) % BLOCK;
-		if (pad > len - off - BLOCK - body)
-		{
-			rc = bad(err, off, "truncated entry padding");
-			goto done;
-		}
-		data = h + BLOCK;
-
+		if (end)
+			break;
+		data = tar + off + BLOCK;
 		if (type == 'x' || type == 'L')
 		{
 			if (body > MAX_META)
@@ -356,71 +423,18 @@ mig_archive_read(const unsigned char *tar, size_t len, size_t max_entry,
 			if (rc != MIG_OK)
 				goto done;
 		}
-		else if (type == 'g' || type == 'K')
-		{
-			/* global PAX header, GNU long link name: not needed */
-		}
-		else
+		else if (type != 'g' && type != 'K')	/* global PAX header, GNU long link name: not needed */
 		{
 			/* An entry: a file (stored) or anything else (skipped). */
 			char		hname[H_PREFIX_LEN + 1 + H_NAME_LEN + 1];
-			const char *name;
 			size_t		nlen;
+			const char *name = entry_name(tar + off, type, &m, hname, &nlen);
 
-			if (m.name)
-			{
-				name = m.name;
-				nlen = m.name_len;
-			}
-			else
-			{
-				size_t		plen = 0;
-
-				/* USTAR/PAX ("ustar\0" "00") have a prefix; GNU does not. */
-				if (memcmp(h + H_MAGIC, "ustar\0", 6) == 0)
-					plen = field_len(h + H_PREFIX, H_PREFIX_LEN);
-				nlen = 0;
-				if (plen)
-				{
-					memcpy(hname, h + H_PREFIX, plen);
-					hname[plen] = '/';
-					nlen = plen + 1;
-				}
-				memcpy(hname + nlen, h + H_NAME, field_len(h + H_NAME, H_NAME_LEN));
-				nlen += field_len(h + H_NAME, H_NAME_LEN);
-				hname[nlen] = '\0';
-				name = hname;
-			}
-			/* A directory's trailing slashes are not part of its name. */
-			if (type == '5')
-				while (nlen > 1 && name[nlen - 1] == '/')
-					nlen--;
 			if ((rc = check_name(name, nlen, err)) != MIG_OK)
 				goto done;
-			if (type == '0' || type == '\0' || type == '7')
-			{
-				if (body > max_entry)
-				{
-					char		what[128];
-
-					snprintf(what, sizeof(what), "too large (%zu bytes, the limit is %zu)",
-							 body, max_entry);
-					rc = bad_name(err, name, nlen, what);
-					goto done;
-				}
-				if (body > MIG_ARCHIVE_MAX_TOTAL - total)
-				{
-					rc = bad(err, off, "archive content exceeds the total size limit");
-					goto done;
-				}
-				total += body;
-				if ((rc = mig_dir_add_n(out, name, nlen, (const char *) data, body, err)) != MIG_OK)
-				{
-					if (rc != MIG_ENOMEM)
-						mig_err_prefix(err, "bad archive: ");
-					goto done;
-				}
-			}
+			if ((type == '0' || type == '\0' || type == '7') &&
+				(rc = store_file(out, name, nlen, data, body, max_entry, &total, off, err)) != MIG_OK)
+				goto done;
 			meta_clear(&m);
 		}
 		off += BLOCK + body + pad;

@@ -11,7 +11,9 @@
  * never part of a report body, never logged.  A report body can therefore be
  * stored by the host as is and re-sent later with mig_cloud_send.
  *
- * How a host uses this (run.c does it for both hosts):
+ * Internal to the core: run.c, source.c and archive.c include it (and the
+ * core tests); a host reaches it only through mig_run() (run.h).  How
+ * run.c uses it, for both hosts:
  *
  *	fetch:	mig_dir_init(&dir);
  *			rc = mig_cloud_fetch_dir(cfg, NULL, db, &dir, &err);

@@ -6,7 +6,9 @@
  * splits statements, evaluates atlas.hcl, plans and applies pending files
  * through a small database adapter (mig_db, see db.h), and formats Atlas's
  * log and JSON report.  Section marks (§) refer to the Atlas compatibility
- * spec (spec/atlas-compat.md).
+ * spec, "DESIGN §" to the design; both live beside this repository, as
+ * ../shared/spec/atlas-compat.md and ../shared/DESIGN.md (with the
+ * experiments in ../shared/research/, and the conformance fixtures).
  *
  * Error contract: every fallible function returns MIG_OK (0) or a negative
  * MIG_E* code and fills a caller-owned mig_err.  Nothing here longjmps and

@@ -1,6 +1,11 @@
 /*
- * plan.h - pending-file computation (§g.2, §g.3, §g.7), internal to the
- * engine.  Knows nothing of PostgreSQL or SQLite.
+ * plan.h - pending-file computation (§g.2, §g.3, §g.7).  Knows nothing of
+ * PostgreSQL or SQLite.
+ *
+ * Internal to the core: included by plan.c, apply.c and run.c (and the core
+ * tests), never by a host.  A host gets plans only through mig_run() and
+ * mig_status() (run.h); the headers a host includes are mig.h, db.h and
+ * run.h.  `make lint` checks that no host file includes this one or cloud.h.
  */
 #ifndef MIG_PLAN_H
 #define MIG_PLAN_H

@@ -816,57 +816,29 @@ perform(CURL *h, CURLM *m, xfer *x)
 	return result;
 }
 
-#define SETOPT(opt, val) \
-	do { \
-		if (curl_easy_setopt(h, opt, val) != CURLE_OK) \
-		{ \
-			rc = mig_err_set(err, MIG_ECLOUD, "libcurl refused option %s", #opt); \
-			goto done; \
-		} \
-	} while (0)
-
-/*
- * POST body to the endpoint with §j.1 retries and the deadline in o.
- * MIG_OK: a final HTTP response, *status and resp filled (any status: the
- * caller decodes it).  *tries counts the attempts made.  Otherwise: transport failure, timeout, oversize or
- * interrupt, with a message that does not name the operation (the caller
- * prefixes it).
- */
-static int
-http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const endpoint *ep,
-		  const char *body, size_t len, long *status, mig_buf *resp, int *tries, mig_err *err)
-{
-	CURL	   *h = NULL;
-	CURLM	   *m = NULL;
-	struct curl_slist *hdrs = NULL,
-			   *s;
+/* One POST with its retries: the handles, the headers and the callbacks' state. */
+typedef struct post {
+	CURL	   *h;
+	CURLM	   *m;
+	struct curl_slist *hdrs;	/* holds the token: wiped before it is freed */
 	char		ua[256];
 	char		cerr[CURL_ERROR_SIZE];
-	mig_buf		auth;
 	xfer		x;
-	int64_t		deadline = mono_ms() + (o->timeout_ms > 0 ? o->timeout_ms : MIG_CLOUD_TIMEOUT_MS);
-	int			attempt;
+	int64_t		deadline;		/* monotonic ms */
+} post;
+
+/* §j.1 headers; the token goes only into the list, and the copy we built it in is wiped. */
+static int
+post_headers(post *p, const char *token, mig_err *err)
+{
+	mig_buf		auth;
+	struct curl_slist *s;
+	size_t		i;
 	int			rc = MIG_OK;
 
-	*status = 0;
-	*tries = 0;
 	mig_buf_init(&auth);
-	memset(&x, 0, sizeof(x));
-	x.db = db;
-	x.resp = resp;
-	x.max = o->max_response;
-	x.retry_after = -1;
-
-	if ((rc = global_init(err)) != MIG_OK)
-		goto done;
-	if ((h = curl_easy_init()) == NULL || (m = curl_multi_init()) == NULL)
-	{
-		rc = mig_err_set(err, MIG_ENOMEM, "libcurl: cannot create a handle");
-		goto done;
-	}
-	/* §j.1 headers; the token only here, wiped once curl has its copy. */
 	mig_buf_puts(&auth, "Authorization: Bearer ");
-	mig_buf_puts(&auth, cfg->cloud_token ? cfg->cloud_token : "");
+	mig_buf_puts(&auth, token ? token : "");
 	if (auth.oom)
 	{
 		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
@@ -875,37 +847,53 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 	{
 		const char *lines[] = {auth.data, "Content-Type: application/json", "Accept: application/json",
 		"Expect:"};
-		size_t		i;
 
 		for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		{
-			if ((s = curl_slist_append(hdrs, lines[i])) == NULL)
+			if ((s = curl_slist_append(p->hdrs, lines[i])) == NULL)
 			{
 				rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
 				goto done;
 			}
-			hdrs = s;
+			p->hdrs = s;
 		}
 	}
-	wipe(auth.data, auth.len);
-	mig_cloud_user_agent(db, ua, sizeof(ua));
-	cerr[0] = '\0';
+
+done:
+	if (auth.data)
+		wipe(auth.data, auth.len);
+	mig_buf_free(&auth);
+	return rc;
+}
+
+#define SETOPT(opt, val) \
+	do { \
+		if (curl_easy_setopt(h, opt, val) != CURLE_OK) \
+			return mig_err_set(err, MIG_ECLOUD, "libcurl refused option %s", #opt); \
+	} while (0)
+
+/* The options every attempt shares: TLS always verified, no redirects, callbacks on p->x. */
+static int
+post_options(post *p, const mig_run_cfg *cfg, const mig_cloud_opts *o, const endpoint *ep,
+			 const char *body, size_t len, mig_err *err)
+{
+	CURL	   *h = p->h;
 
 	SETOPT(CURLOPT_URL, ep->url);
 	SETOPT(CURLOPT_POST, 1L);
 	SETOPT(CURLOPT_POSTFIELDS, body);
 	SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
-	SETOPT(CURLOPT_HTTPHEADER, hdrs);
-	SETOPT(CURLOPT_USERAGENT, ua);
+	SETOPT(CURLOPT_HTTPHEADER, p->hdrs);
+	SETOPT(CURLOPT_USERAGENT, p->ua);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-	SETOPT(CURLOPT_WRITEDATA, &x);
+	SETOPT(CURLOPT_WRITEDATA, &p->x);
 	SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-	SETOPT(CURLOPT_HEADERDATA, &x);
+	SETOPT(CURLOPT_HEADERDATA, &p->x);
 	SETOPT(CURLOPT_NOPROGRESS, 0L);
 	SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
-	SETOPT(CURLOPT_XFERINFODATA, &x);
+	SETOPT(CURLOPT_XFERINFODATA, &p->x);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
-	SETOPT(CURLOPT_ERRORBUFFER, cerr);
+	SETOPT(CURLOPT_ERRORBUFFER, p->cerr);
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) o->max_response);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
@@ -922,14 +910,125 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 	/* A proxy from the environment must not see loopback test traffic. */
 	if (ep->loopback)
 		SETOPT(CURLOPT_NOPROXY, "*");
+	return MIG_OK;
+}
+
+/* The timeout error: the whole POST, all attempts, ran out of o->timeout_ms. */
+static int
+post_timeout(const mig_cloud_opts *o, mig_err *err)
+{
+	char		d[32];
+
+	mig_fmt_duration(o->timeout_ms * 1000000, d, sizeof(d));
+	return mig_err_set(err, MIG_ECLOUD, "no complete response within %s (timeout)", d);
+}
+
+/*
+ * One attempt, given left ms of the deadline.  *again: a failure or status
+ * another attempt may cure (§j.1: transport errors other than TLS, scheme
+ * and the like; 429 and 5xx except 501); *retry_after: the seconds a 429 or
+ * 503 asked for, or -1.
+ */
+static int
+post_attempt(post *p, const mig_run_cfg *cfg, const mig_cloud_opts *o, int64_t left, long *status,
+			 mig_buf *resp, bool *again, long *retry_after, mig_err *err)
+{
+	CURL	   *h = p->h;
+	CURLcode	cc;
+	int			rc;
+
+	*again = false;
+	*retry_after = -1;
+	SETOPT(CURLOPT_TIMEOUT_MS, (long) left);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
+		   (long) (o->connect_timeout_ms > 0 && o->connect_timeout_ms < left ?
+				   o->connect_timeout_ms : left));
+	mig_buf_reset(resp);
+	p->x.oversize = p->x.oom = p->x.stopped = false;
+	p->x.retry_after = -1;
+	p->cerr[0] = '\0';
+	*status = 0;
+
+	cc = perform(h, p->m, &p->x);
+
+	if (p->x.stopped || cc == CURLE_ABORTED_BY_CALLBACK)
+		return mig_err_set(err, MIG_EINTR, "interrupted");
+	if (p->x.oom)
+		return mig_err_set(err, MIG_ENOMEM, "out of memory reading the response");
+	if (p->x.oversize || cc == CURLE_FILESIZE_EXCEEDED)
+		return mig_err_set(err, MIG_ECLOUD, "the response is larger than the limit of %zu bytes",
+						   o->max_response);
+	if (cc == CURLE_OK)
+	{
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+		/* a reply that echoes the token must not carry it into an error */
+		if (memchr(resp->data ? resp->data : "", '\0', resp->len) == NULL)
+			scrub_buf(resp, cfg->cloud_token);
+		*again = *status == 429 || (*status >= 500 && *status <= 599 && *status != 501);
+		if (*status == 429 || *status == 503)
+			*retry_after = p->x.retry_after;
+		return MIG_OK;
+	}
+	/* curl's own timer ends a hair before ours: same deadline */
+	if (cc == CURLE_OPERATION_TIMEDOUT && mono_ms() + 20 >= p->deadline)
+		return post_timeout(o, err);
+	rc = mig_err_set(err, MIG_ECLOUD, "%s", p->cerr[0] ? p->cerr : curl_easy_strerror(cc));
+	if (cc == CURLE_PEER_FAILED_VERIFICATION)
+		mig_err_hint(err, "The server's TLS certificate could not be verified.  For a private CA, set atlas { cloud { ca_file = \"...\" } }.");
+	else if (cc == CURLE_SSL_CACERT_BADFILE)
+		mig_err_hint(err, "The configured CA file could not be read.");
+	*again = retryable(cc);
+	return rc;
+}
+
+#undef SETOPT
+
+/*
+ * POST body to the endpoint with §j.1 retries and the deadline in o.
+ * MIG_OK: a final HTTP response, *status and resp filled (any status: the
+ * caller decodes it).  *tries counts the attempts made.  Otherwise:
+ * transport failure, timeout, oversize or interrupt, with a message that
+ * does not name the operation (the caller prefixes it).
+ */
+static int
+http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const endpoint *ep,
+		  const char *body, size_t len, long *status, mig_buf *resp, int *tries, mig_err *err)
+{
+	post		p;
+	struct curl_slist *s;
+	int			attempt;
+	int			rc = MIG_OK;
+
+	*status = 0;
+	*tries = 0;
+	memset(&p, 0, sizeof(p));
+	p.x.db = db;
+	p.x.resp = resp;
+	p.x.max = o->max_response;
+	p.x.retry_after = -1;
+	p.deadline = mono_ms() + (o->timeout_ms > 0 ? o->timeout_ms : MIG_CLOUD_TIMEOUT_MS);
+
+	if ((rc = global_init(err)) != MIG_OK)
+		goto done;
+	if ((p.h = curl_easy_init()) == NULL || (p.m = curl_multi_init()) == NULL)
+	{
+		rc = mig_err_set(err, MIG_ENOMEM, "libcurl: cannot create a handle");
+		goto done;
+	}
+	if ((rc = post_headers(&p, cfg->cloud_token, err)) != MIG_OK)
+		goto done;
+	mig_cloud_user_agent(db, p.ua, sizeof(p.ua));
+	if ((rc = post_options(&p, cfg, o, ep, body, len, err)) != MIG_OK)
+		goto done;
 
 	for (attempt = 1;; attempt++)
 	{
-		int64_t		left = deadline - mono_ms();
-		int64_t		wait;
-		CURLcode	cc;
+		int64_t		left = p.deadline - mono_ms();
+		bool		again;
 		long		ra;
+		int64_t		wait;
 
+		/* an interrupt or the deadline before the attempt: it is not counted */
 		if (interrupted(db))
 		{
 			rc = mig_err_set(err, MIG_EINTR, "interrupted");
@@ -937,76 +1036,15 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 		}
 		if (left <= 0)
 		{
-			char		d[32];
-
-			mig_fmt_duration(o->timeout_ms * 1000000, d, sizeof(d));
-			rc = mig_err_set(err, MIG_ECLOUD, "no complete response within %s (timeout)", d);
+			rc = post_timeout(o, err);
 			goto done;
 		}
-		SETOPT(CURLOPT_TIMEOUT_MS, (long) left);
-		SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
-			   (long) (o->connect_timeout_ms > 0 && o->connect_timeout_ms < left ?
-					   o->connect_timeout_ms : left));
-		mig_buf_reset(resp);
-		x.oversize = x.oom = x.stopped = false;
-		x.retry_after = -1;
-		cerr[0] = '\0';
-		*status = 0;
-
 		*tries = attempt;
-		cc = perform(h, m, &x);
-
-		if (x.stopped || cc == CURLE_ABORTED_BY_CALLBACK)
-		{
-			rc = mig_err_set(err, MIG_EINTR, "interrupted");
+		rc = post_attempt(&p, cfg, o, left, status, resp, &again, &ra, err);
+		if (!again || attempt >= o->attempts)
 			goto done;
-		}
-		if (x.oom)
-		{
-			rc = mig_err_set(err, MIG_ENOMEM, "out of memory reading the response");
-			goto done;
-		}
-		if (x.oversize || cc == CURLE_FILESIZE_EXCEEDED)
-		{
-			rc = mig_err_set(err, MIG_ECLOUD, "the response is larger than the limit of %zu bytes",
-							 o->max_response);
-			goto done;
-		}
-		if (cc == CURLE_OK)
-		{
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-			/* a reply that echoes the token must not carry it into an error */
-			if (memchr(resp->data ? resp->data : "", '\0', resp->len) == NULL)
-				scrub_buf(resp, cfg->cloud_token);
-			rc = MIG_OK;
-			/* §j.1: retry 429 and 5xx except 501 */
-			if (!(*status == 429 || (*status >= 500 && *status <= 599 && *status != 501)))
-				goto done;
-		}
-		else
-		{
-			char		d[32];
-
-			/* curl's own timer ends a hair before ours: same deadline */
-			if (cc == CURLE_OPERATION_TIMEDOUT && mono_ms() + 20 >= deadline)
-			{
-				mig_fmt_duration(o->timeout_ms * 1000000, d, sizeof(d));
-				rc = mig_err_set(err, MIG_ECLOUD, "no complete response within %s (timeout)", d);
-				goto done;
-			}
-			rc = mig_err_set(err, MIG_ECLOUD, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
-			if (cc == CURLE_PEER_FAILED_VERIFICATION)
-				mig_err_hint(err, "The server's TLS certificate could not be verified.  For a private CA, set atlas { cloud { ca_file = \"...\" } }.");
-			else if (cc == CURLE_SSL_CACERT_BADFILE)
-				mig_err_hint(err, "The configured CA file could not be read.");
-			if (!retryable(cc))
-				goto done;
-		}
-		if (attempt >= o->attempts)
-			goto done;
-		ra = (cc == CURLE_OK && (*status == 429 || *status == 503)) ? x.retry_after : -1;
 		wait = mig_cloud_backoff_ms(o, attempt, ra, ep->loopback);
-		if (mono_ms() + wait >= deadline)
+		if (mono_ms() + wait >= p.deadline)
 			goto done;			/* no time for another attempt: keep this result */
 		if (wait_ms(db, wait) != MIG_OK)
 		{
@@ -1016,23 +1054,123 @@ http_post(const mig_run_cfg *cfg, const mig_cloud_opts *o, mig_db *db, const end
 	}
 
 done:
-	for (s = hdrs; s; s = s->next)
+	for (s = p.hdrs; s; s = s->next)
 		if (s->data)
 			wipe(s->data, strlen(s->data));
-	curl_slist_free_all(hdrs);
-	if (auth.data)
-		wipe(auth.data, auth.len);
-	mig_buf_free(&auth);
-	if (m)
-		curl_multi_cleanup(m);
-	if (h)
-		curl_easy_cleanup(h);
+	curl_slist_free_all(p.hdrs);
+	if (p.m)
+		curl_multi_cleanup(p.m);
+	if (p.h)
+		curl_easy_cleanup(p.h);
 	return rc;
 }
 
-#undef SETOPT
-
 /* ---------------------------------------------------------------- dirState (§j.3) */
+
+/*
+ * The directory name and ?tag= of an atlas:// URL (mig_alloc'd; *tag NULL
+ * when absent).  ?version= is refused (DESIGN §6.9).
+ */
+static int
+dir_url_parts(const mig_run_cfg *cfg, const char *shown, char **name, char **tag, mig_err *err)
+{
+	char	   *version = NULL;
+	int			rc = MIG_OK;
+
+	if (cfg->dir_url == NULL || strncmp(cfg->dir_url, "atlas://", 8) != 0)
+		return mig_err_set(err, MIG_EINVAL, "atlas cloud: \"%.300s\" is not an atlas:// directory URL", shown);
+	if ((*name = atlas_dir_name(cfg->dir_url, &rc, err)) == NULL)
+		return rc;
+	if (mig_url_query_param(cfg->dir_url, "version", &version) != MIG_OK ||
+		mig_url_query_param(cfg->dir_url, "tag", tag) != MIG_OK)
+	{
+		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (version)
+	{
+		rc = mig_err_set(err, MIG_ENOTSUP,
+						 "atlas cloud: %.300s: selecting a directory by ?version= is not supported", shown);
+		mig_err_hint(err, "Use atlas://%.200s?tag=<tag> to pin a pushed state, or atlas://%.200s for the latest.",
+					 *name, *name);
+	}
+
+done:
+	mig_free(version);
+	return rc;
+}
+
+/* {"query": ..., "variables": {"input": {"name": ..., "tag": ...}}}; an empty tag is left out. */
+static int
+dirstate_body(mig_buf *body, const char *name, const char *tag, mig_err *err)
+{
+	mig_buf_puts(body, "{\"query\":");
+	json_cstr(body, DIRSTATE_QUERY);
+	mig_buf_puts(body, ",\"variables\":{\"input\":{\"name\":");
+	json_cstr(body, name);
+	if (tag && tag[0])
+	{
+		mig_buf_puts(body, ",\"tag\":");
+		json_cstr(body, tag);
+	}
+	mig_buf_puts(body, "}}}");
+	if (body->oom)
+		return mig_err_set(err, MIG_ENOMEM, "out of memory");
+	return MIG_OK;
+}
+
+/*
+ * §c.1: dirState.content is standard base64 of an uncompressed tar; null or
+ * "" is an empty directory (*tar NULL, *tarlen 0).  content is rewritten in
+ * place.  The error names where the directory came from (from).
+ */
+static int
+decode_content(char *content, unsigned char **tar, long *tarlen, const char *from, mig_err *err)
+{
+	size_t		n = 0,
+				i;
+
+	*tar = NULL;
+	*tarlen = 0;
+	if (content == NULL || content[0] == '\0')
+		return MIG_OK;
+	/* Go's decoder skips CR and LF; so do we. */
+	for (i = 0; content[i]; i++)
+		if (content[i] != '\r' && content[i] != '\n')
+			content[n++] = content[i];
+	content[n] = '\0';
+	if ((*tar = mig_alloc(3 * (n / 4) + 3)) == NULL)
+		return mig_err_set(err, MIG_ENOMEM, "out of memory");
+	if ((*tarlen = mig_base64_decode(content, n, *tar)) < 0)
+		return mig_err_set(err, MIG_ECLOUD,
+						   "atlas cloud: fetching %s: decoding response: dirState.content is not valid base64",
+						   from);
+	return MIG_OK;
+}
+
+/* The fetched tar into out, verified against its atlas.sum before anything runs (DESIGN §1 Sources). */
+static int
+unpack_dir(const unsigned char *tar, long tarlen, size_t max_entry, const char *shown, const char *from,
+		   mig_dir *out, mig_err *err)
+{
+	int			rc;
+
+	if ((rc = mig_archive_read(tar, (size_t) tarlen, max_entry, out, err)) != MIG_OK)
+	{
+		if (rc != MIG_ENOMEM)
+		{
+			rc = MIG_ECLOUD;
+			err->code = MIG_ECLOUD;
+			mig_err_prefix(err, "atlas cloud: fetching %s: ", from);
+			mig_err_hint(err, "Nothing was applied.");
+		}
+		return rc;
+	}
+	if ((rc = mig_sum_verify(out, err)) != MIG_OK && err->hint[0] == '\0')
+		mig_err_hint(err, "The directory %.300s fetched from Atlas Cloud does not match its atlas.sum; nothing was applied.",
+					 shown);
+	return rc;
+}
 
 int
 mig_cloud_fetch_dir(const mig_run_cfg *cfg, const mig_cloud_opts *opts, mig_db *db,
@@ -1044,8 +1182,8 @@ mig_cloud_fetch_dir(const mig_run_cfg *cfg, const mig_cloud_opts *opts, mig_db *
 				resp;
 	char	   *name = NULL,
 			   *tag = NULL,
-			   *version = NULL,
 			   *content = NULL;
+	char		from[620];		/* "<dir> from <endpoint>", for messages */
 	unsigned char *tar = NULL;
 	const char *shown = cfg->dir_url_redacted ? cfg->dir_url_redacted : "atlas://";
 	long		status = 0;
@@ -1061,49 +1199,12 @@ mig_cloud_fetch_dir(const mig_run_cfg *cfg, const mig_cloud_opts *opts, mig_db *
 	else
 		mig_cloud_opts_init(&o, cfg);
 
-	if (cfg->dir_url == NULL || strncmp(cfg->dir_url, "atlas://", 8) != 0)
-	{
-		rc = mig_err_set(err, MIG_EINVAL, "atlas cloud: \"%.300s\" is not an atlas:// directory URL", shown);
+	if ((rc = dir_url_parts(cfg, shown, &name, &tag, err)) != MIG_OK ||
+		(rc = check_token(cfg->cloud_token, err)) != MIG_OK ||
+		(rc = endpoint_open(cfg, &ep, err)) != MIG_OK ||
+		(rc = dirstate_body(&body, name, tag, err)) != MIG_OK)
 		goto done;
-	}
-	if ((name = atlas_dir_name(cfg->dir_url, &rc, err)) == NULL)
-		goto done;
-	if (mig_url_query_param(cfg->dir_url, "version", &version) != MIG_OK ||
-		mig_url_query_param(cfg->dir_url, "tag", &tag) != MIG_OK)
-	{
-		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
-		goto done;
-	}
-	if (version)
-	{
-		/* DESIGN §6.9 */
-		rc = mig_err_set(err, MIG_ENOTSUP,
-						 "atlas cloud: %.300s: selecting a directory by ?version= is not supported", shown);
-		mig_err_hint(err, "Use atlas://%.200s?tag=<tag> to pin a pushed state, or atlas://%.200s for the latest.",
-					 name, name);
-		goto done;
-	}
-	if ((rc = check_token(cfg->cloud_token, err)) != MIG_OK)
-		goto done;
-	if ((rc = endpoint_open(cfg, &ep, err)) != MIG_OK)
-		goto done;
-
-	/* {"query": ..., "variables": {"input": {"name": ..., "tag": ...}}}; empty tag omitted */
-	mig_buf_puts(&body, "{\"query\":");
-	json_cstr(&body, DIRSTATE_QUERY);
-	mig_buf_puts(&body, ",\"variables\":{\"input\":{\"name\":");
-	json_cstr(&body, name);
-	if (tag && tag[0])
-	{
-		mig_buf_puts(&body, ",\"tag\":");
-		json_cstr(&body, tag);
-	}
-	mig_buf_puts(&body, "}}}");
-	if (body.oom)
-	{
-		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
-		goto done;
-	}
+	snprintf(from, sizeof(from), "%.300s from %.300s", shown, ep.shown);
 
 	rc = http_post(cfg, &o, db, &ep, body.data, body.len, &status, &resp, &tries, err);
 
@@ -1120,7 +1221,7 @@ mig_cloud_fetch_dir(const mig_run_cfg *cfg, const mig_cloud_opts *opts, mig_db *
 	if (rc != MIG_OK)
 	{
 		if (rc != MIG_ENOMEM)
-			mig_err_prefix(err, "atlas cloud: fetching %.300s from %.300s: ", shown, ep.shown);
+			mig_err_prefix(err, "atlas cloud: fetching %s: ", from);
 		if (rc == MIG_ECLOUD && tries > 1)
 			mig_err_detail(err, "The request was tried %d times.", tries);
 		if (status == 401)
@@ -1129,51 +1230,11 @@ mig_cloud_fetch_dir(const mig_run_cfg *cfg, const mig_cloud_opts *opts, mig_db *
 	}
 	mig_buf_free(&resp);
 
-	/* §c.1: standard base64 of an uncompressed tar; null or "" = empty directory. */
-	if (content && content[0])
-	{
-		size_t		n = 0,
-					i;
-
-		/* Go's decoder skips CR and LF; so do we. */
-		for (i = 0; content[i]; i++)
-			if (content[i] != '\r' && content[i] != '\n')
-				content[n++] = content[i];
-		content[n] = '\0';
-		if ((tar = mig_alloc(3 * (n / 4) + 3)) == NULL)
-		{
-			rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
-			goto done;
-		}
-		if ((tarlen = mig_base64_decode(content, n, tar)) < 0)
-		{
-			rc = mig_err_set(err, MIG_ECLOUD,
-							 "atlas cloud: fetching %.300s from %.300s: decoding response: dirState.content is not valid base64",
-							 shown, ep.shown);
-			goto done;
-		}
-	}
+	if ((rc = decode_content(content, &tar, &tarlen, from, err)) != MIG_OK)
+		goto done;
 	mig_free(content);
 	content = NULL;
-	if ((rc = mig_archive_read(tar, (size_t) tarlen, o.max_entry, out, err)) != MIG_OK)
-	{
-		if (rc != MIG_ENOMEM)
-		{
-			rc = MIG_ECLOUD;
-			err->code = MIG_ECLOUD;
-			mig_err_prefix(err, "atlas cloud: fetching %.300s from %.300s: ", shown, ep.shown);
-			mig_err_hint(err, "Nothing was applied.");
-		}
-		goto done;
-	}
-	/* DESIGN §1 Sources: verified before anything runs. */
-	if ((rc = mig_sum_verify(out, err)) != MIG_OK)
-	{
-		if (err->hint[0] == '\0')
-			mig_err_hint(err, "The directory %.300s fetched from Atlas Cloud does not match its atlas.sum; nothing was applied.",
-						 shown);
-		goto done;
-	}
+	rc = unpack_dir(tar, tarlen, o.max_entry, shown, from, out, err);
 
 done:
 	if (rc != MIG_OK)
@@ -1183,7 +1244,6 @@ done:
 	mig_buf_free(&resp);
 	mig_free(name);
 	mig_free(tag);
-	mig_free(version);
 	mig_free(content);
 	mig_free(tar);
 	return rc;

@@ -205,12 +205,52 @@ load_cfg(sqlite3 *db, const char *env, const mig_opts *opts, mig_run_cfg *cfg, m
 	return rc;
 }
 
+/*
+ * The call's arguments and where it is made from, checked before anything
+ * runs (DESIGN §2: alone in autocommit, or inside the caller's transaction);
+ * the options parsed into opts.
+ */
+static int
+check_apply_call(sqlite3 *db, bool autocommit, const char *env, int argc, sqlite3_value **argv,
+				 mig_opts *opts, mig_err *err)
+{
+	sqlite3_stmt *caller = NULL;
+
+	if ((autocommit && sqlite3_txn_state(db, NULL) != SQLITE_TXN_NONE) ||
+		busy_statements(db, &caller) > 1 || caller_reads_tables(db, caller))
+	{
+		mig_err_set(err, MIG_ESTATE,
+					"atlas_migrate_apply() cannot run while another statement of this connection is active");
+		mig_err_hint(err, "Call it on its own, as SELECT atlas_migrate_apply('env'); not from a query that reads tables.");
+		return MIG_ESTATE;
+	}
+	if (env == NULL)
+		return mig_err_set(err, MIG_EINVAL, "atlas_migrate_apply: env must not be NULL");
+	if (argc > 1 && sqlite3_value_type(argv[1]) != SQLITE_NULL)
+		return mig_opts_parse_json((const char *) sqlite3_value_text(argv[1]),
+								   (size_t) sqlite3_value_bytes(argv[1]), opts, err);
+	return MIG_OK;
+}
+
+/* The connection's busy_timeout in ms, or -1 if it cannot be read. */
+static int
+busy_timeout_ms(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int			ms = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA busy_timeout", -1, &st, NULL) == SQLITE_OK &&
+		sqlite3_step(st) == SQLITE_ROW)
+		ms = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return ms;
+}
+
 static void
 fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	sqlite3    *db = sqlite3_context_db_handle(ctx);
 	const char *env = (const char *) sqlite3_value_text(argv[0]);
-	sqlite3_stmt *caller = NULL;
 	mig_opts	opts;
 	mig_run_cfg cfg;
 	mig_run_opts ropts;
@@ -229,64 +269,35 @@ fn_apply(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite_db_init(&sdb, db, autocommit ? HOST_OWN_TX : HOST_SAVEPOINT);
 	sqlite_history_init(&hist, &sdb);
 
-	/* DESIGN §2: alone in autocommit, or inside the caller's transaction */
-	if ((autocommit && sqlite3_txn_state(db, NULL) != SQLITE_TXN_NONE) ||
-		busy_statements(db, &caller) > 1 || caller_reads_tables(db, caller))
-	{
-		mig_err_set(&err, MIG_ESTATE,
-					"atlas_migrate_apply() cannot run while another statement of this connection is active");
-		mig_err_hint(&err, "Call it on its own, as SELECT atlas_migrate_apply('env'); not from a query that reads tables.");
-		goto fail;
-	}
-	if (env == NULL)
-	{
-		mig_err_set(&err, MIG_EINVAL, "atlas_migrate_apply: env must not be NULL");
-		goto fail;
-	}
-	if (argc > 1 && sqlite3_value_type(argv[1]) != SQLITE_NULL)
-	{
-		const char *o = (const char *) sqlite3_value_text(argv[1]);
-
-		if (mig_opts_parse_json(o, (size_t) sqlite3_value_bytes(argv[1]), &opts, &err) != MIG_OK)
-			goto fail;
-	}
+	if ((rc = check_apply_call(db, autocommit, env, argc, argv, &opts, &err)) != MIG_OK)
+		goto done;
 
 	/*
 	 * Every wait of the call (another connection's write transaction, the
 	 * sidecar lock) ends within lock_timeout: the option's value until the
 	 * configuration is read, then the resolved one.
 	 */
-	{
-		sqlite3_stmt *st;
-
-		if (sqlite3_prepare_v2(db, "PRAGMA busy_timeout", -1, &st, NULL) == SQLITE_OK &&
-			sqlite3_step(st) == SQLITE_ROW)
-			old_busy = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-	}
+	old_busy = busy_timeout_ms(db);
 	sqlite_db_wait_begin(&sdb, opts.lock_timeout_ms >= 0 ? opts.lock_timeout_ms : 10000 /* §g.8 */);
-	if (load_cfg(db, env, &opts, &cfg, &err) != MIG_OK)
-		goto fail;
+	if ((rc = load_cfg(db, env, &opts, &cfg, &err)) != MIG_OK)
+		goto done;
 	sdb.deadline_ns += (cfg.lock_timeout_ms - sdb.lock_timeout_ms) * 1000000;
 	sdb.lock_timeout_ms = cfg.lock_timeout_ms;
-	if (sqlite_db_ensure_tables(db, &err) != MIG_OK)
-		goto fail;
+	if ((rc = sqlite_db_ensure_tables(db, &err)) != MIG_OK)
+		goto done;
 
 	ropts.send_reports = autocommit;
 	ropts.report_log = true;
 	ropts.lock_first = true;
 	rc = mig_run(&sdb.base, &hist.base, &cfg, &ropts, &out, &err);
+
+done:
 	if (rc != MIG_OK)
-		goto fail;
-	if (out.report == NULL)
+		sqlite_result_mig_err(ctx, &err);
+	else if (out.report == NULL)
 		sqlite3_result_error_nomem(ctx);
 	else
 		sqlite3_result_text(ctx, out.report, -1, SQLITE_TRANSIENT);
-	goto done;
-
-fail:
-	sqlite_result_mig_err(ctx, &err);
-done:
 	sqlite_db_wait_end(&sdb);
 	sqlite_history_close(&hist);
 	sqlite_db_close(&sdb);

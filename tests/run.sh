@@ -5,7 +5,8 @@
 # stand-in, versions and META.json (tests/pkg), both hosts side by side
 # (tests/cross), PostgreSQL host, the Debian packages (tests/pkg/run.sh).  A suite
 # that dies without saying why counts as one failure.  Conformance fixtures are read in place from
-# ${ATLAS_CONFORMANCE_DIR:-../shared/conformance/atlas}.
+# ${ATLAS_CONFORMANCE_DIR:-../shared/conformance/atlas}.  Under CI=true (.ci/run) a missing
+# conformance folder or a Cloud stand-in that cannot start is a failure, not a skip.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -16,7 +17,11 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 if [ ! -d "$ATLAS_CONFORMANCE_DIR" ]; then
 	echo "################################################################"
 	echo "# WARNING: conformance fixtures not found at $ATLAS_CONFORMANCE_DIR"
-	echo "# Every conformance test is reported as SKIPPED."
+	if [ "${CI:-}" = true ]; then
+		echo "# CI=true: every conformance test is reported as FAILED."
+	else
+		echo "# Every conformance test is reported as SKIPPED."
+	fi
 	echo "################################################################"
 fi
 

@@ -13,9 +13,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "sqlite"))
 from standin import StandIn, make_tls, write_dir  # noqa: E402
-from tap import ROOT, check, contains, eq, run, scratch, skip  # noqa: E402
+import tap  # noqa: E402
+from tap import EXT, check, connect, contains, eq, missing, run, scratch, user_tables  # noqa: E402
 
-EXT = os.path.join(ROOT, "build", "atlas_migrate")
 TMP = scratch()
 TOKEN = "atl-" + secrets.token_hex(16)
 TOKEN_B = "atl-" + secrets.token_hex(16)   # another token the stand-in also accepts
@@ -64,9 +64,7 @@ def fresh(name, url=None, ca=None, dirname="app", extra=""):
     for p in (path, path + ".atlas-lock"):
         if os.path.exists(p):
             os.remove(p)
-    con = sqlite3.connect(path, isolation_level=None)
-    con.enable_load_extension(True)
-    con.load_extension(EXT)
+    con = connect(path)
     hcl = SEED_HCL % (url or CLOUD.url, ('ca_file = "%s"\n    ' % ca if ca else "") + extra, dirname)
     con.execute("SELECT atlas_config_set(?)", (hcl,))
     return con
@@ -79,17 +77,9 @@ def apply(con, env="prod", opts=None):
 
 
 def apply_error(con, env="prod", opts=None):
-    try:
-        apply(con, env, opts)
-    except sqlite3.Error as e:
-        SEEN.append(str(e))
-        return str(e)
-    raise AssertionError("apply succeeded, an error was expected")
-
-
-def user_tables(con):
-    return sorted(r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'atlas%'"))
+    err = tap.apply_error(con, env, opts or {})
+    SEEN.append(err)
+    return err
 
 
 def dump(con):
@@ -140,7 +130,7 @@ def test_seed_config_applies_and_reports():
 def test_tag_and_https_with_private_ca():
     tls = make_tls(os.path.join(TMP, "tls"))
     if tls is None:
-        skip("openssl CLI not available to make a test CA")
+        missing("openssl CLI not available to make a test CA")
     with StandIn(DIRS, TOKEN, tls=tls, workdir=TMP, name="tls") as cloud:
         con = fresh("tls", url=cloud.url, ca=tls["ca"], dirname="app?tag=v1")
         rep = apply(con)

@@ -64,19 +64,15 @@ static struct {
 
 #define NEED_STANDIN() \
 	do { \
-		if (!G.ok) { \
-			print_message("# SKIPPED: the stand-in Cloud server could not run (needs " PYTHON " and tests/cloud/server.py)\n"); \
-			skip(); \
-		} \
+		if (!G.ok) \
+			TU_MISSING("the stand-in Cloud server could not run (needs " PYTHON " and tests/cloud/server.py)"); \
 	} while (0)
 
 #define NEED_TLS() \
 	do { \
 		NEED_STANDIN(); \
-		if (!G.have_tls) { \
-			print_message("# SKIPPED: no TLS material (needs the openssl command)\n"); \
-			skip(); \
-		} \
+		if (!G.have_tls) \
+			TU_MISSING("no TLS material for the HTTPS stand-in (needs the openssl command)"); \
 	} while (0)
 
 static int64_t

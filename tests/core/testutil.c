@@ -52,6 +52,14 @@ tu_write_file(const char *path, const char *data, size_t len)
 	return fclose(f);
 }
 
+int
+tu_in_ci(void)
+{
+	const char *ci = getenv("CI");
+
+	return ci != NULL && strcmp(ci, "true") == 0;
+}
+
 const char *
 tu_conformance_dir(void)
 {

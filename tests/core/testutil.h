@@ -18,19 +18,32 @@ char	   *tu_read_file(const char *path, size_t *len);
 /* Write data to path (creating it); returns 0 on success. */
 int			tu_write_file(const char *path, const char *data, size_t len);
 
+/* Whether the tests run under CI (the environment variable CI is "true"). */
+int			tu_in_ci(void);
+
+/*
+ * Something the test needs is absent: under CI=true the test fails, else it
+ * is skipped loudly.  Either way the message says what is missing.
+ */
+#define TU_MISSING(what) \
+	do { \
+		if (tu_in_ci()) \
+			fail_msg("CI=true: %s", (what)); \
+		print_message("# SKIPPED: %s\n", (what)); \
+		skip(); \
+	} while (0)
+
 /*
  * The conformance folder ($ATLAS_CONFORMANCE_DIR, default
  * ../shared/conformance/atlas), or NULL if it is absent.  Tests that need
- * it call TU_NEED_CONFORMANCE(), which skips loudly.
+ * it call TU_NEED_CONFORMANCE(): a loud skip, a failure under CI=true.
  */
 const char *tu_conformance_dir(void);
 
 #define TU_NEED_CONFORMANCE() \
 	do { \
-		if (tu_conformance_dir() == NULL) { \
-			print_message("# SKIPPED: conformance fixtures not found (set ATLAS_CONFORMANCE_DIR)\n"); \
-			skip(); \
-		} \
+		if (tu_conformance_dir() == NULL) \
+			TU_MISSING("conformance fixtures not found (set ATLAS_CONFORMANCE_DIR)"); \
 	} while (0)
 
 /* A fresh scratch directory under $TMPDIR (removed by tu_rmtree). */

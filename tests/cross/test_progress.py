@@ -23,22 +23,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "sqlite"))
 from hosts import EXT, PgHost, SqliteHost, lit, pg_available  # noqa: E402
-from tap import check, contains, eq, run, scratch, skip  # noqa: E402
+from tap import check, contains, eq, run, scratch, skip, wait_for  # noqa: E402
 
 WORK = scratch()
 WHY_NO_PG = pg_available()
-
-
-def wait_for(what, cond, timeout=20.0):
-    """Poll cond() until it returns a true value; fail naming what never came."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def check_row(row, files_applied, to_version, status="running"):

@@ -5,6 +5,15 @@
 #   pg_cluster_stop
 # The cluster runs as the postgres OS user (initdb refuses root), listens on
 # 127.0.0.1 only, on a free port, with its socket in DIR, pg_cron preloaded.
+#
+# Tests wait for conditions, never for a fixed time (the polling helpers):
+#   wait_until SECONDS DB EXPR [WHAT]     until SELECT EXPR is true
+#   wait_value SECONDS DB QUERY [WHAT]    until QUERY returns a row; prints its value
+#   wait_file SECONDS FILE PATTERN [N]    until FILE holds N lines matching PATTERN
+#   wait_pid SECONDS PID [WHAT]           until the background process PID has ended
+# SECONDS is a generous deadline, not an expected duration: on timeout they
+# print "# timed out after SECONDS s waiting for WHAT" (a TAP comment) and
+# return 1, so the test that called them fails naming what never came.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CLUSTER_DIR=
@@ -79,4 +88,66 @@ pg_install_extension() {
 	install -m 755 "$root/atlas_migrate.so" "$($pgc --pkglibdir)/" &&
 		install -m 644 "$root/sql/atlas_migrate.control" "$root"/sql/atlas_migrate--*.sql \
 			"$($pgc --sharedir)/extension/"
+}
+
+# now_ms: wall clock in milliseconds
+now_ms() { date +%s%3N; }
+
+# wait_timed_out SECONDS WHAT: the message every wait helper prints on timeout
+wait_timed_out() { echo "# timed out after $1 s waiting for $2"; }
+
+# wait_until SECONDS DB EXPR [WHAT]: poll SELECT (EXPR) in DB every 0.1 s
+# until it is true
+wait_until() {
+	local deadline=$(($(now_ms) + $1 * 1000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		[ "$(psql -X -q -At -d "$2" -c "SELECT ($3)" 2>/dev/null)" = t ] && return 0
+		sleep 0.1
+	done
+	wait_timed_out "$1" "${4:-$3}"
+	return 1
+}
+
+# wait_value SECONDS DB QUERY [WHAT]: poll QUERY in DB every 0.1 s until it
+# returns a non-empty value, and print that value (on timeout, the timeout
+# message goes to stderr so it never reads as the value)
+wait_value() {
+	local deadline=$(($(now_ms) + $1 * 1000)) v
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		v=$(psql -X -q -At -d "$2" -c "$3" 2>/dev/null)
+		if [ -n "$v" ]; then
+			echo "$v"
+			return 0
+		fi
+		sleep 0.1
+	done
+	wait_timed_out "$1" "${4:-$3}" >&2
+	return 1
+}
+
+# wait_file SECONDS FILE PATTERN [N]: poll every 0.05 s until FILE holds at
+# least N (default 1) lines matching the grep pattern PATTERN
+wait_file() {
+	local deadline=$(($(now_ms) + $1 * 1000)) want=${4:-1}
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		[ "$(grep -c -- "$3" "$2" 2>/dev/null)" -ge "$want" ] 2>/dev/null && return 0
+		sleep 0.05
+	done
+	wait_timed_out "$1" "$want line(s) matching '$3' in $2"
+	return 1
+}
+
+# wait_pid SECONDS PID [WHAT]: poll every 0.05 s until the background
+# process PID (a child of this shell) has ended, then reap it
+wait_pid() {
+	local deadline=$(($(now_ms) + $1 * 1000))
+	while kill -0 "$2" 2>/dev/null; do
+		if [ "$(now_ms)" -ge "$deadline" ]; then
+			wait_timed_out "$1" "${3:-process $2 to end}"
+			return 1
+		fi
+		sleep 0.05
+	done
+	wait "$2" 2>/dev/null
+	return 0
 }

@@ -12,17 +12,9 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import ROOT, check, contains, eq, run, scratch  # noqa: E402
+from tap import EXT, apply_error, check, contains, eq, fresh_db, local_hcl, run, scratch, user_tables  # noqa: E402
 
-EXT = os.path.join(ROOT, "build", "atlas_migrate")
 TMP = scratch()
-
-
-def connect(path):
-    con = sqlite3.connect(path, isolation_level=None)
-    con.enable_load_extension(True)
-    con.load_extension(EXT)
-    return con
 
 
 def write_dir(path, files):
@@ -57,37 +49,7 @@ def setup(name, files):
     d = os.path.join(TMP, name)
     os.makedirs(d, exist_ok=True)
     dirpath = write_dir(os.path.join(d, "migrations"), files)
-    dbpath = os.path.join(d, "test.db")
-    for p in (dbpath, dbpath + "-journal", dbpath + ".atlas-lock"):
-        if os.path.exists(p):
-            os.remove(p)
-    con = connect(dbpath)
-    con.execute("SELECT atlas_config_set(?)", ("""
-env "local" {
-  url = "sqlite://test.db"
-  migration {
-    dir = "file://%s"
-  }
-}
-""" % dirpath,))
-    return con
-
-
-def apply_error(con, opts=None, env="local"):
-    """The error text of a failing apply; opts is a dict or raw bytes."""
-    if opts is None:
-        sql, args = "SELECT atlas_migrate_apply(?)", (env,)
-    elif isinstance(opts, bytes):
-        sql, args = "SELECT atlas_migrate_apply(?, CAST(? AS TEXT))", (env, opts)
-    else:
-        sql, args = "SELECT atlas_migrate_apply(?, ?)", (env, json.dumps(opts))
-    if isinstance(env, bytes):
-        sql = sql.replace("atlas_migrate_apply(?", "atlas_migrate_apply(CAST(? AS TEXT)")
-    try:
-        con.execute(sql, args).fetchone()
-    except sqlite3.Error as e:
-        return str(e)
-    raise AssertionError("apply succeeded, an error was expected")
+    return fresh_db(os.path.join(d, "test.db"), local_hcl(dirpath))
 
 
 def status_error(con):
@@ -96,11 +58,6 @@ def status_error(con):
     except sqlite3.Error as e:
         return str(e)
     raise AssertionError("status succeeded, an error was expected")
-
-
-def user_tables(con):
-    return sorted(r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'atlas%'"))
 
 
 def revision_count(con):
@@ -136,7 +93,7 @@ def test_nul_byte_applies_nothing():
         "2_b.sql": b"CREATE TABLE b (x int);\nINSERT INTO b VALUES (1);\0 DROP TABLE a;\n",
     })
     for opts in (None, {"dry_run": True}):
-        err = apply_error(con, opts)
+        err = apply_error(con, opts=opts)
         contains(err, 'migration file "2_b.sql" holds a NUL byte at byte offset 49 (line 2, column 26)')
         eq(user_tables(con), [], "nothing applied, not even 1_a.sql")
         eq(revision_count(con), 0, "no revision rows")
@@ -153,7 +110,7 @@ def test_duplicate_versions_refused_by_apply_and_status():
     })
     want = 'migration files "1_a.sql" and "1_b.sql" have the same version "1"'
     contains(apply_error(con), want)
-    contains(apply_error(con, {"dry_run": True}), want)
+    contains(apply_error(con, opts={"dry_run": True}), want)
     contains(status_error(con), want)
     eq(user_tables(con), [], "nothing applied")
     eq(revision_count(con), 0, "no revision rows")
@@ -186,7 +143,7 @@ def test_numeric_options_out_of_range():
             ({"amount": 2147483648}, 'option "amount" must be an integer from 1 to 2147483647'),
             ({"amount": 1.5}, 'option "amount" must be an integer from 1 to 2147483647'),
             ({"amount": -1}, "cannot apply '-1' migration files")]:
-        contains(apply_error(con, opts), want, "error for %r" % opts)
+        contains(apply_error(con, opts=opts), want, "error for %r" % opts)
     eq(user_tables(con), [], "nothing applied")
     # the largest accepted values work
     rep = json.loads(con.execute("SELECT atlas_migrate_apply('local', ?)", (
@@ -201,11 +158,11 @@ def test_error_texts_are_valid_utf8():
     messages quoting migration text: every message decodes as UTF-8 (Python
     would raise UnicodeDecodeError otherwise) and names what it quotes."""
     con = setup("utf8", {"1_a.sql": "CREATE TABLE a (x int);\n"})
-    err = apply_error(con, b'{"\xff\xfe": 1}')
+    err = apply_error(con, opts=b'{"\xff\xfe": 1}')
     contains(err, 'unknown option "\ufffd\ufffd"')
-    err = apply_error(con, b'{"a' + b"\xc3\xa9" * 80 + b'": 1}')
+    err = apply_error(con, opts=b'{"a' + b"\xc3\xa9" * 80 + b'": 1}')
     contains(err, 'unknown option "a\xe9')
-    err = apply_error(con, b'{"tx_mode": "\xe2\x82"}')
+    err = apply_error(con, opts=b'{"tx_mode": "\xe2\x82"}')
     contains(err, "unknown tx-mode")
     err = apply_error(con, env=b"pr\xffd")
     contains(err, 'env "pr\ufffdd" not defined')

@@ -13,10 +13,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import (CONFORMANCE, ROOT, atlas_sum, check, contains, eq,  # noqa: E402
-                 need_conformance, run, scratch, skip, write_dir)
+from tap import (CONFORMANCE, EXT, ROOT, apply_error, atlas_sum, check, connect,  # noqa: E402
+                 contains, eq, fresh_db, need_conformance, run, scratch, skip, wait_for, write_dir)
+from tap import local_hcl as hcl  # noqa: E402
 
-EXT = os.path.join(ROOT, "build", "atlas_migrate")
 TMP = scratch()
 
 FIVE = {
@@ -29,36 +29,13 @@ FIVE = {
 }
 
 
-def connect(path, isolation=None):
-    con = sqlite3.connect(path, isolation_level=isolation)
-    con.enable_load_extension(True)
-    con.load_extension(EXT)
-    return con
-
-
-def hcl(dirpath, env="local", extra=""):
-    return """
-env "%s" {
-  url = "sqlite://test.db"
-  migration {
-    dir = "file://%s"
-    %s
-  }
-}
-""" % (env, dirpath, extra)
-
-
 def setup(name, files, extra=""):
     """A fresh database and a directory; returns (con, dbpath, dirpath)."""
     d = os.path.join(TMP, name)
     os.makedirs(d, exist_ok=True)
     dirpath = write_dir(os.path.join(d, "migrations"), files)
     dbpath = os.path.join(d, "test.db")
-    for p in (dbpath, dbpath + "-journal", dbpath + ".atlas-lock"):
-        if os.path.exists(p):
-            os.remove(p)
-    con = connect(dbpath)
-    con.execute("SELECT atlas_config_set(?)", (hcl(dirpath, extra=extra),))
+    con = fresh_db(dbpath, hcl(dirpath, extra=extra))
     return con, dbpath, dirpath
 
 
@@ -68,14 +45,6 @@ def apply(con, env="local", opts=None):
     else:
         row = con.execute("SELECT atlas_migrate_apply(?, ?)", (env, json.dumps(opts))).fetchone()
     return json.loads(row[0])
-
-
-def apply_error(con, env="local", opts=None):
-    try:
-        apply(con, env, opts)
-    except sqlite3.Error as e:
-        return str(e)
-    raise AssertionError("apply succeeded, an error was expected")
 
 
 def tables(con):
@@ -264,6 +233,19 @@ REVS_DDL = ("CREATE TABLE atlas_schema_revisions (version text NOT NULL, descrip
             "PRIMARY KEY (version))")
 
 
+def query_one(dbpath, sql):
+    """The first value of a query on a fresh connection that does not wait
+    for locks; None when it fails (no such table yet, or locked)."""
+    c = sqlite3.connect(dbpath, timeout=0)
+    try:
+        row = c.execute(sql).fetchone()
+        return row[0] if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        c.close()
+
+
 def write_locked(dbpath):
     """Does another connection hold the database's write lock?"""
     c = sqlite3.connect(dbpath, timeout=0, isolation_level=None)
@@ -292,22 +274,18 @@ def test_tx_mode_none_kill_between_statement_and_row():
     con.commit()
     con.close()
     p = spawn(dbpath, {"allow_dirty": True})
-    deadline = time.time() + 20
-    inside = False
-    while time.time() < deadline and p.poll() is None:
-        c = sqlite3.connect(dbpath, timeout=0)
-        try:
-            applied = c.execute("SELECT applied FROM atlas_schema_revisions WHERE version = '1'").fetchone()
-        except sqlite3.Error:
-            applied = None
-        c.close()
-        if applied and applied[0] == 2 and write_locked(dbpath):
-            inside = True
-            break
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    check(inside, "the run reached the row write of statement 3")
+
+    def at_row_write():
+        if p.poll() is not None:
+            return "exited: " + p.stdout.read()
+        return query_one(dbpath, "SELECT applied FROM atlas_schema_revisions WHERE version = '1'") == 2 \
+            and write_locked(dbpath) and "inside"
+    try:
+        where = wait_for("the run to reach the row write of statement 3", at_row_write)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    eq(where, "inside", "the run reached the row write of statement 3")
     con = connect(dbpath)
     con.execute("DROP TRIGGER slow_row")
     rep = apply(con, opts={"allow_dirty": True})
@@ -429,20 +407,10 @@ def spawn(dbpath, opts):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def wait_running(dbpath, timeout=20):
+def wait_running(dbpath):
     """Wait until a run row says 'running' (its process holds the lock then)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        c = sqlite3.connect(dbpath, timeout=0.05)
-        try:
-            n = c.execute("SELECT count(*) FROM atlas_migrate_runs WHERE status = 'running'").fetchone()[0]
-        except sqlite3.Error:
-            n = 0
-        c.close()
-        if n:
-            return
-        time.sleep(0.02)
-    raise AssertionError("no run started within %ds" % timeout)
+    wait_for("a run row saying 'running'",
+             lambda: query_one(dbpath, "SELECT count(*) FROM atlas_migrate_runs WHERE status = 'running'"))
 
 
 def test_two_processes_apply_each_file_once():
@@ -512,10 +480,15 @@ def test_killed_process_run_is_marked_failed():
     con, dbpath, dirpath = setup("killed", files)
     con.close()
     p = spawn(dbpath, {})
-    wait_running(dbpath)
-    time.sleep(0.3)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    try:
+        # inside file 1's transaction: file 0 committed, the write lock held
+        wait_for("the run inside file 1 (0_log.sql committed, the write lock held)",
+                 lambda: query_one(dbpath, "SELECT count(*) FROM atlas_schema_revisions "
+                                           "WHERE version = '0' AND applied = total") == 1
+                 and write_locked(dbpath))
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
     con = connect(dbpath)
     rep = apply(con)
     eq(rep["Status"], "succeeded", "next call applies")

@@ -19,21 +19,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import ROOT, check, contains, eq, run, scratch, skip, write_dir  # noqa: E402
+from tap import EXT, apply_error, check, connect, contains, eq, run, scratch, skip, user_tables, write_dir  # noqa: E402
 
-EXT = os.path.join(ROOT, "build", "atlas_migrate")
 TMP = scratch()
 FILES = {"1_a.sql": "CREATE TABLE a (x integer);\n", "2_b.sql": "CREATE TABLE b (x integer);\n"}
 MIGS = write_dir(os.path.join(TMP, "migrations"), FILES)
 HCL = 'env "local" {\n  url = "sqlite://x"\n  migration {\n    dir = "file://%s"\n  }\n}\n' % MIGS
 NO_CONFIG = "no atlas.hcl configuration"
-
-
-def connect(path, **kw):
-    con = sqlite3.connect(path, isolation_level=None, **kw)
-    con.enable_load_extension(True)
-    con.load_extension(EXT)
-    return con
 
 
 def fresh(name, journal="delete", dirpath=None):
@@ -49,19 +41,6 @@ def fresh(name, journal="delete", dirpath=None):
     return con, db
 
 
-def apply_error(con, opts=None):
-    try:
-        r = con.execute("SELECT atlas_migrate_apply('local', ?)", (json.dumps(opts or {}),)).fetchone()[0]
-    except sqlite3.Error as e:
-        return str(e)
-    raise AssertionError("apply succeeded, an error was expected: %s" % r)
-
-
-def user_tables(con):
-    return sorted(r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'atlas%'"))
-
-
 def test_another_connections_write_transaction_is_waited_for_then_named():
     for journal in ("delete", "wal"):
         for how in ("IMMEDIATE", "EXCLUSIVE"):
@@ -69,7 +48,7 @@ def test_another_connections_write_transaction_is_waited_for_then_named():
             other = sqlite3.connect(db, isolation_level=None)
             other.execute("BEGIN %s" % how)
             t0 = time.monotonic()
-            err = apply_error(con, {"lock_timeout": "300ms"})
+            err = apply_error(con, opts={"lock_timeout": "300ms"})
             took = time.monotonic() - t0
             what = "%s journal, BEGIN %s elsewhere" % (journal, how)
             check(NO_CONFIG not in err, "%s: %s" % (what, err))
@@ -145,7 +124,7 @@ def test_opened_read_only():
     con, db = fresh("ro-uri", "wal")
     con.execute("SELECT count(*) FROM atlas_config").fetchone()   # keeps -shm
     ro = connect("file:%s?mode=ro" % db, uri=True)
-    err = apply_error(ro)
+    err = apply_error(ro, opts={})
     check(NO_CONFIG not in err, err)
     contains(err, 'database "%s" cannot be written: attempt to write a readonly database' % db)
     eq(user_tables(con), [], "nothing applied")
