@@ -120,7 +120,11 @@ if ! git cat-file -e "$UPG_OLD_COMMIT^{commit}" 2>/dev/null; then
 	echo "# WARNING: upgrade test SKIPPED: release 0.1.0 ($UPG_OLD_COMMIT) is not in this"
 	echo "# checkout's git history (a shallow clone?); fetch it to run the test."
 	echo "################################################################"
-	skip "upgrade from 0.1.0: commit $UPG_OLD_COMMIT not in the git history"
+	if [ "${CI:-}" = true ]; then
+		not_ok "upgrade from 0.1.0: commit $UPG_OLD_COMMIT not in the git history (CI=true: a failure, not a skip)"
+	else
+		skip "upgrade from 0.1.0: commit $UPG_OLD_COMMIT not in the git history"
+	fi
 else
 	# ------------------------------------------------------------ 1. 0.1.0 with history
 	UPG_OLD=$WORK/atlas_migrate-0.1.0
