@@ -199,7 +199,7 @@ ctl_stop() {
 	rm -f "/var/log/postgresql/postgresql-15-$CTL_NAME.log"
 }
 CTL_PORT=$(pg_free_port)
-if as_postgres "'$PG_BIN/initdb' -D '$CTL/data' -U postgres -A trust >'$LOG/ctl-initdb.log' 2>&1"; then
+if as_postgres "'$PG_BIN/initdb' -D '$CTL/data' -U postgres -A trust" >"$LOG/ctl-initdb.log" 2>&1; then
 	cp "$CTL/data/pg_hba.conf" "$CTL/data/pg_ident.conf" "$CTL/etc/15/$CTL_NAME/"
 	printf "data_directory = '%s'\nport = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" \
 		"$CTL/data" "$CTL_PORT" "$CTL" >"$CTL/etc/15/$CTL_NAME/postgresql.conf"
