@@ -7,6 +7,8 @@
 #   make demo       install what is missing, build, show both hosts at work
 #   make bench      benchmarks against the databases' own floors
 #   make fuzz       short libFuzzer runs over the parsers
+#   make deb        Debian packages (debian/, pg_buildext) into build/deb/
+#   make installcheck  pg_regress against the server PGHOST/PGPORT point at
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) $(shell command -v pg_config 2>/dev/null))
 
@@ -51,6 +53,8 @@ PG_CFLAGS   = -Wno-missing-field-initializers
 SHLIB_LINK  = $(DEP_LIBS)
 REGRESS     = $(patsubst tests/pg/sql/%.sql,%,$(sort $(wildcard tests/pg/sql/*.sql)))
 REGRESS_OPTS = --inputdir=tests/pg --outputdir=$(BUILD)/pg_regress
+# make installcheck: the tests' migration directories onto the server first
+REGRESS_PREP = installcheck-fixtures
 EXTRA_CLEAN = $(BUILD)
 include $(PGXS)
 HAVE_PG := 1
@@ -63,7 +67,7 @@ clean:
 	rm -rf $(BUILD)
 endif
 
-.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps lint
+.PHONY: hosts sqlite core-tests san-tests test demo bench fuzz deps lint deb
 hosts: sqlite core-tests
 
 sqlite: $(SQLITE_SO)
@@ -98,6 +102,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
 	clang -std=c99 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ishared $(DEP_CFLAGS) \
 		-o $@ $< $(CORE_SRCS) $(DEP_LIBS)
 
+# PGXS's installcheck against the server PGHOST/PGPORT/PGUSER point at (a
+# superuser; `make install` done): the fixtures go to its data directory
+.PHONY: installcheck-fixtures
+installcheck-fixtures:
+	@tests/pg/installcheck-fixtures.sh
+
 # ---------------------------------------------------------------- the README's commands
 deps:
 	@tests/install-deps.sh
@@ -116,6 +126,25 @@ bench: deps
 
 fuzz: $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_BINS)
+
+# ---------------------------------------------------------------- Debian packages
+# postgresql-15-atlas-migrate and libsqlite3-mod-atlas-migrate, built by
+# dpkg-buildpackage (debhelper, pg_buildext) from a copy of the source (the
+# files git knows, or the tree less build/), so the checkout's own build is
+# left alone.
+DEB_OUT := $(BUILD)/deb
+deb:
+	@tests/install-deps.sh dpkg-dev fakeroot debhelper postgresql-server-dev-all
+	@rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -co --exclude-standard | while read -r f; do [ -e "$$f" ] && echo "$$f"; done | tar -T - -cf -; \
+	else \
+		tar --exclude=./$(BUILD) --exclude=./.git -cf - .; \
+	fi | tar -xf - -C $(DEB_OUT)/src
+	@echo "atlas_migrate: dpkg-buildpackage (log: $(DEB_OUT)/build.log)"
+	@cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@rm -rf $(DEB_OUT)/src
+	@ls -1 $(DEB_OUT)/*.deb
 
 # ---------------------------------------------------------------- lint (issue 14)
 # No C function over 150 lines; hosts include only the core's public headers

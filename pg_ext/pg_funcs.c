@@ -841,10 +841,75 @@ begin_apply(const apply_input *in, job_state *js)
 	start_job(js, in->hcl, in->env, in->opts_json, in->dry_run, in->getenv_ok);
 }
 
-/* The worker is done: its report, or its error raised. */
+/* A string member of the report, or NULL. */
+static char *
+report_string(Jsonb *jb, const char *key)
+{
+	JsonbValue	v;
+
+	if (!getKeyJsonValueFromContainer(&jb->root, key, strlen(key), &v) || v.type != jbvString)
+		return NULL;
+	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/* The length of an array member of the report (0 when absent). */
+static int
+report_count(Jsonb *jb, const char *key)
+{
+	JsonbValue	v;
+
+	if (!getKeyJsonValueFromContainer(&jb->root, key, strlen(key), &v) ||
+		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+		return 0;
+	return (int) JsonContainerSize(v.val.binary.data);
+}
+
+/*
+ * After a run that returns its report: one line that a psql prompt shows
+ * below Atlas's log (the report itself is the result), e.g.
+ *   atlas_migrate: applied 3 files, version 2 -> 5; report in atlas_migrate_runs id 42
+ * The log in the run row stays Atlas's own; this line is the caller's.  No
+ * duration: the run row has started_at and finished_at (and psql \timing
+ * the call's), and expected test outputs stay exact.
+ */
+static void
+notice_summary(Datum report, int64 run_id)
+{
+	Jsonb	   *jb = DatumGetJsonbP(report);
+	char	   *status = report_string(jb, "Status");
+	char	   *current = report_string(jb, "Current");
+	char	   *target = report_string(jb, "Target");
+	JsonbValue	dry;
+	char	   *from = current && current[0] ? current : "(none)";
+	char	   *where = psprintf("report in atlas_migrate_runs id %lld", (long long) run_id);
+
+	if (getKeyJsonValueFromContainer(&jb->root, "DryRun", 6, &dry) && dry.type == jbvBool && dry.val.boolean)
+	{
+		int			n = report_count(jb, "Pending");
+
+		ereport(NOTICE,
+				(errmsg("atlas_migrate: dry run, nothing applied: %d file%s pending, version %s -> %s; %s",
+						n, n == 1 ? "" : "s", from, target ? target : from, where)));
+	}
+	else if (status && strcmp(status, "nothing_to_do") == 0)
+		ereport(NOTICE,
+				(errmsg("atlas_migrate: nothing to apply, at version %s; %s", from, where)));
+	else
+	{
+		int			n = report_count(jb, "Applied");
+
+		ereport(NOTICE,
+				(errmsg("atlas_migrate: applied %d file%s, version %s -> %s; %s",
+						n, n == 1 ? "" : "s", from, target ? target : from, where)));
+	}
+}
+
+/* The worker is done: its report (after the summary NOTICE), or its error raised. */
 static Datum
 end_apply(job_state *js)
 {
+	Datum		report;
+
 	(void) WaitForBackgroundWorkerShutdown(js->handle);
 	detach_job(js);
 
@@ -861,7 +926,9 @@ end_apply(job_state *js)
 
 		pg_error_raise(ERROR, &js->err, NULL, hint);
 	}
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(js->report));
+	report = DirectFunctionCall1(jsonb_in, CStringGetDatum(js->report));
+	notice_summary(report, js->run_id);
+	return report;
 }
 
 /* ---------------------------------------------------------------- apply: in the caller's transaction */
@@ -947,6 +1014,7 @@ apply_here(const apply_input *in)
 		pg_error_raise(ERROR, &copy, NULL, hint);
 	}
 	report = DirectFunctionCall1(jsonb_in, CStringGetDatum(out.report));
+	notice_summary(report, out.run_id);
 	mig_run_out_free(&out);
 	mig_run_cfg_free(&cfg);
 	return report;

@@ -8,11 +8,19 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 
 #include "pg_ext.h"
 
@@ -52,11 +60,53 @@ config_get(void *p)
 	}
 }
 
+/*
+ * The extension's SQL objects must be the version this library was built
+ * for.  After a package upgrade or make install (a new library) and before
+ * ALTER EXTENSION atlas_migrate UPDATE, the tables lack the new version's
+ * columns: a run would fail inside its first file, with an error that
+ * looks like the migration's.  Checked before anything runs.
+ */
+static void
+check_extension_version(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("atlas_migrate"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (version != NULL && strcmp(version, MIG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("atlas_migrate %s is installed in this database, but the server's library is version %s",
+						version, MIG_VERSION),
+				 errdetail("The extension's tables and functions are updated by ALTER EXTENSION after a new library is installed; nothing was run."),
+				 errhint("Run ALTER EXTENSION atlas_migrate UPDATE in this database.")));
+}
+
 char *
 pg_store_config_get(bool *getenv_ok)
 {
 	config_arg	a = {NULL, NULL, CurrentMemoryContext, NULL, false};
 
+	check_extension_version();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	pg_ext_as_owner(config_get, &a);

@@ -1,12 +1,14 @@
 #!/bin/sh
 # Install the Debian 12 packages that building and testing need, when missing.
 # Run as root (as CI and the README's commands do); prints what it installs.
+# With arguments: those packages instead (make deb: debhelper, pg_buildext).
 set -eu
 
 PKGS="make gcc clang pkg-config libcurl4-openssl-dev libcjson-dev libssl-dev openssl
 libsqlite3-dev sqlite3 libcmocka-dev python3 postgresql-15 postgresql-server-dev-15
 postgresql-15-cron postgresql-client-15 ca-certificates"
 PKGS="$PKGS time"	# make bench: the peak RSS of the processes it times
+[ $# -gt 0 ] && PKGS="$*"
 
 missing=""
 for p in $PKGS; do

@@ -2,7 +2,8 @@
 # Run every test suite and sum their TAP lines into one closing line:
 #   N passed, N failed, N skipped
 # Suites: core unit tests (plain and under ASan/UBSan), SQLite host, cloud
-# stand-in, both hosts side by side (tests/cross), PostgreSQL host.  A suite
+# stand-in, versions and META.json (tests/pkg), both hosts side by side
+# (tests/cross), PostgreSQL host, the Debian packages (tests/pkg/run.sh).  A suite
 # that dies without saying why counts as one failure.  Conformance fixtures are read in place from
 # ${ATLAS_CONFORMANCE_DIR:-../shared/conformance/atlas}.  Under CI=true (.ci/run) a missing
 # conformance folder or a Cloud stand-in that cannot start is a failure, not a skip.
@@ -68,11 +69,17 @@ done
 for t in tests/cloud/test_*.py; do
 	[ -f "$t" ] && run_suite "cloud/$(basename "$t" .py)" /usr/bin/python3 "$t"
 done
+for t in tests/pkg/test_*.py; do
+	[ -f "$t" ] && run_suite "pkg/$(basename "$t" .py)" /usr/bin/python3 "$t"
+done
 if [ -x tests/cross/run.sh ]; then
 	run_suite "cross" tests/cross/run.sh
 fi
 if [ -x tests/pg/run.sh ]; then
 	run_suite "pg" tests/pg/run.sh
+fi
+if [ -x tests/pkg/run.sh ]; then
+	run_suite "pkg/deb" tests/pkg/run.sh
 fi
 
 echo

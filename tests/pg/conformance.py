@@ -87,7 +87,8 @@ class Apply:
     def __init__(self, rc, stderr):
         msgs = split_messages(stderr)
         self.ok = rc == 0
-        log = [t for s, t in msgs if s == 'NOTICE']
+        # the extension's own summary line (issue 13) is not Atlas's log
+        log = [t for s, t in msgs if s == 'NOTICE' and not t.startswith('atlas_migrate: ')]
         extra = [t for s, t in msgs if s in ('DETAIL', 'HINT')]
         errors = [t for s, t in msgs if s == 'ERROR']
         self.stdout = '\n'.join(log + (extra if errors else [])) + '\n'

@@ -312,6 +312,17 @@ mk lr_bad \
 	2_dup.sql 'ALTER TABLE orders ADD COLUMN id int;
 '
 
+# issue 13: the session settings a migration sees in the worker
+mk worker_settings \
+	1_settings.sql 'CREATE TABLE worker_settings AS
+SELECT current_setting('"'work_mem'"') AS work_mem, current_setting('"'TimeZone'"') AS timezone,
+       current_setting('"'statement_timeout'"') AS statement_timeout,
+       current_setting('"'application_name'"') AS application_name,
+       current_setting('"'app.tenant'"', true) AS app_tenant, current_setting('"'DateStyle'"') AS datestyle,
+       current_setting('"'search_path'"') AS search_path, session_user::text AS session_role,
+       current_user::text AS current_role_;
+'
+
 # no atlas.sum at all
 mkdir -p "$DIR/nosum"
 printf 'CREATE TABLE nosum (x int);\n' >"$DIR/nosum/1_a.sql"

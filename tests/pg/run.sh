@@ -11,8 +11,10 @@
 #
 # The pg_regress tests read their migration directories as
 # file://atlas_fixtures/<name>, relative to the data directory: run.sh links
-# the fixtures (tests/pg/fixtures.sh) there; "make installcheck" against
-# another server needs the same link.
+# the fixtures (tests/pg/fixtures.sh) there; "make installcheck" copies them
+# to the server it runs against (tests/pg/installcheck-fixtures.sh), which
+# installcheck.sh checks on a second, plain cluster.  upgrade.sh upgrades a
+# database with 0.1.0 history.
 #
 # Needs root (make install, su postgres).  Leaves its logs in
 # build/test-output/pg/ (server log, pg_regress diffs, psql outputs).
@@ -217,10 +219,47 @@ check "apply from psql: durations in Go format" \
 	grep -qE '^NOTICE:    -- ok \([0-9.]+(µs|ms|s)\)$' "$LOG/psql1.err"
 "${PSQL[@]}" -d psql1 -At -c "SELECT atlas_migrate_apply('dev')->>'Status'" >"$LOG/psql1b.out" 2>"$LOG/psql1b.err"
 check "second call: nothing to do" \
-	test "$(cat "$LOG/psql1b.out")" = nothing_to_do -a "$(cat "$LOG/psql1b.err")" = "NOTICE:  No migration files to execute"
+	test "$(cat "$LOG/psql1b.out")" = nothing_to_do -a "$(cat "$LOG/psql1b.err")" = "NOTICE:  No migration files to execute
+NOTICE:  atlas_migrate: nothing to apply, at version 5; report in atlas_migrate_runs id 2"
+# issue 13: one summary line ends the log at a psql prompt (the report is the result)
+check "apply from psql: the last NOTICE sums the run up and names its run row" \
+	test "$(tail -1 "$LOG/psql1.err")" = "NOTICE:  atlas_migrate: applied 5 files, version (none) -> 5; report in atlas_migrate_runs id 1" -a \
+	"$(grep -c 'atlas_migrate: ' "$LOG/psql1.err")" = 1
+newdb psqldry "$(env_hcl dev five)"
+"${PSQL[@]}" -d psqldry -c "SELECT atlas_migrate_apply('dev', amount => 2)" >/dev/null 2>"$LOG/psqldry1.err"
+"${PSQL[@]}" -d psqldry -c "SELECT atlas_migrate_apply('dev', dry_run => true)" >/dev/null 2>"$LOG/psqldry2.err"
+check "a dry run's summary: nothing applied, what is pending, from which version to which" \
+	test "$(tail -1 "$LOG/psqldry1.err")" = "NOTICE:  atlas_migrate: applied 2 files, version (none) -> 2; report in atlas_migrate_runs id 1" -a \
+	"$(tail -1 "$LOG/psqldry2.err")" = "NOTICE:  atlas_migrate: dry run, nothing applied: 3 files pending, version 2 -> 5; report in atlas_migrate_runs id 2"
 check "atlas_migrate_status lists the five files applied" \
 	test "$(q psql1 "SELECT string_agg(name || '=' || status, ',' ORDER BY version) FROM atlas_migrate_status('dev')")" = \
 	"1_users.sql=applied,2_pets.sql=applied,3_hello.sql=applied,4_email.sql=applied,5_index.sql=applied"
+
+# issue 13: what the worker inherits from the calling session (README:
+# "Session settings in the worker"): every setting (SET, ALTER DATABASE/ROLE
+# SET, PGOPTIONS, custom ones), the session and current role; the env URL's
+# search_path replaces the caller's
+newdb wsettings "$(env_hcl plain worker_settings)
+env \"url\" {
+  url = \"postgres://x/wsettings?search_path=ws_url\"
+  migration {
+    dir = \"file://atlas_fixtures/worker_settings\"
+  }
+}"
+"${PSQL[@]}" -d wsettings -c "CREATE ROLE ws_owner NOLOGIN; GRANT CREATE ON DATABASE wsettings TO ws_owner; CREATE SCHEMA ws AUTHORIZATION ws_owner; CREATE SCHEMA ws_url AUTHORIZATION ws_owner" \
+	-c "DO \$\$ DECLARE f regprocedure; BEGIN FOR f IN SELECT oid FROM pg_proc WHERE proname = 'atlas_migrate_apply' LOOP EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO ws_owner', f); END LOOP; END \$\$" \
+	-c "GRANT pg_read_server_files TO ws_owner" \
+	-c "ALTER DATABASE wsettings SET DateStyle = 'German'" >"$LOG/wsettings.out" 2>&1
+for e in plain url; do
+	PGAPPNAME=ws-app PGOPTIONS="-c work_mem=7MB" "${PSQL[@]}" -d wsettings -c "SET TimeZone = 'Asia/Tokyo'" \
+		-c "SET app.tenant = 'acme'" -c "SET statement_timeout = '55s'" -c "SET search_path = ws, public" \
+		-c "SET ROLE ws_owner" -c "SELECT atlas_migrate_apply('$e', allow_dirty => true)" >>"$LOG/wsettings.out" 2>&1
+done
+check "the worker runs migrations with the caller's settings: SET, PGOPTIONS, ALTER DATABASE SET, custom, application_name, roles" \
+	test "$(q wsettings "SELECT concat_ws('|', work_mem, timezone, statement_timeout, application_name, app_tenant, datestyle, search_path, session_role, current_role_) FROM ws.worker_settings")" = \
+	"7MB|Asia/Tokyo|55s|ws-app|acme|German, DMY|ws, public|postgres|ws_owner"
+check "... except search_path when the env URL sets one" \
+	test "$(q wsettings "SELECT search_path || '|' || work_mem FROM ws_url.worker_settings")" = "ws_url|7MB"
 
 # installed in a schema of its own: found there, and that schema does not
 # make the database "not clean"
@@ -650,6 +689,14 @@ while IFS= read -r line; do
 	esac
 done <"$LOG/security.out"
 grep -qE '^(PASS|FAIL|SKIP) ' "$LOG/security.out" || not_ok "security tests produced no results" "$(tail -5 "$LOG/security.err")"
+
+# ---------------------------------------------------------------- issue 13: make installcheck on a plain server
+
+. tests/pg/installcheck.sh
+
+# ---------------------------------------------------------------- issue 13: upgrade from 0.1.0 (swaps the library: last)
+
+. tests/pg/upgrade.sh
 
 echo "1..$N"
 [ "$FAILED" = 0 ]
