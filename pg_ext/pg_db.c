@@ -1674,6 +1674,7 @@ pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t
 	db->base.tx_open = pg_db_tx_open;
 	db->base.interrupted = pg_db_interrupted;
 	db->base.log = pg_db_log;
+	db->base.check = pg_check_statements;
 	db->cfg = cfg;
 	db->job = job;
 	/* report and run row JSON in the database encoding (issue 8) */

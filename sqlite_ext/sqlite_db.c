@@ -983,6 +983,7 @@ sqlite_db_init(sqlite_db *s, sqlite3 *db, sqlite_txmode mode)
 	s->base.tx_open = s_tx_open;
 	s->base.interrupted = s_interrupted;
 	s->base.log = NULL;			/* the log is part of the returned report */
+	s->base.check = mig_check_keywords;	/* what drops data; no lock analysis */
 	s->db = db;
 	s->mode = mode;
 	s->lock_fd = -1;
