@@ -516,7 +516,10 @@ check_node(check_state *cs, Node *n, mig_txmode mode, verdict *v)
 				RangeVar   *rv = ((CreateStmt *) n)->relation;
 
 				v->lock = AccessExclusiveLock;
-				add_created(cs, rv->schemaname, rv->relname);
+				/* IF NOT EXISTS of a table that exists: it stays the old one */
+				if (!(((CreateStmt *) n)->if_not_exists &&
+					  OidIsValid(RangeVarGetRelid(rv, NoLock, true))))
+					add_created(cs, rv->schemaname, rv->relname);
 				add_rel(cs, v, rv);
 				break;
 			}
