@@ -355,7 +355,7 @@ add_column_rewrites(ColumnDef *cd, bool *volatile_default)
  * computes the value.
  */
 static bool
-type_change_rewrites(const relinfo *ri, const RangeVar *rv, const AlterTableCmd *cmd)
+type_change_rewrites(const RangeVar *rv, const AlterTableCmd *cmd)
 {
 	ColumnDef  *def = (ColumnDef *) cmd->def;
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
@@ -404,7 +404,7 @@ check_alter_table(check_state *cs, AlterTableStmt *stmt, verdict *v)
 		switch (cmd->subtype)
 		{
 			case AT_AlterColumnType:
-				if (ri->exists && type_change_rewrites(ri, stmt->relation, cmd))
+				if (ri->exists && type_change_rewrites(stmt->relation, cmd))
 				{
 					v->rewrites = true;
 					finding(v, ri, MIG_SEV_ERROR, MIG_SEV_INFO, ADV_TYPE);
