@@ -1900,6 +1900,7 @@ pg_db_init(pg_db *db, const mig_run_cfg *cfg, pg_job *job, volatile sig_atomic_t
 	db->base.set_stmt_lock_timeout = pg_db_set_stmt_lock_timeout;
 	db->base.lock_wait_failed = pg_db_lock_wait_failed;
 	db->base.pause = pg_db_pause;
+	db->base.check = pg_check_statements;
 	db->cfg = cfg;
 	db->job = job;
 	/* report and run row JSON in the database encoding (issue 8) */

@@ -128,6 +128,18 @@ extern int	pg_ext_server_options(mig_opts *o, mig_err *err);
 extern int	pg_resolve_call(const char *hcl, const char *env, const char *opts_json,
 							bool getenv_ok, mig_run_cfg *cfg, mig_err *err);
 
+/* file:// needs pg_read_server_files (or superuser): raises otherwise. */
+extern void pg_check_dir_access(const char *dir_url, const char *redacted);
+
+/* ---------------------------------------------------------------- pg_check.c */
+
+/*
+ * mig_db.check: one row per pending statement with what it locks,
+ * rewrites, scans or drops in this database (pg_db_init installs it).
+ */
+extern int	pg_check_statements(mig_db *db, const mig_check_file *files, size_t n,
+								mig_checks *out, mig_err *err);
+
 /* ---------------------------------------------------------------- pg_error.c */
 
 /* The SQLSTATE for a core error. */

@@ -98,6 +98,12 @@ check_dir_access(const char *dir_url, const char *redacted)
 			 errhint("Grant pg_read_server_files to the role, or use an atlas:// directory.")));
 }
 
+void
+pg_check_dir_access(const char *dir_url, const char *redacted)
+{
+	check_dir_access(dir_url, redacted);
+}
+
 /*
  * getenv() in atlas.hcl reads the server's environment (the Cloud token
  * among it): it needs what file:// needs, of the role that stored the

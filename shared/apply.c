@@ -665,6 +665,78 @@ restart_all(run *r)
 	return MIG_OK;
 }
 
+/* ---------------------------------------------------------------- pre-flight check (issue 15) */
+
+/*
+ * The host's check over every prepared file, right before the first file
+ * runs (the lock is held: the sizes are current).  A dry run and a run with
+ * preflight set log the findings; preflight refuses the run, before
+ * anything ran, when a finding is at or above its severity.
+ */
+static int
+preflight(run *r)
+{
+	const mig_run_cfg *cfg = r->cfg;
+	mig_checks *c = &r->res->checks;
+	mig_check_file *files;
+	mig_buf		line,
+				detail;
+	size_t		i,
+				nref;
+	int			rc;
+
+	files = mig_calloc(r->nprep ? r->nprep : 1, sizeof(*files));
+	if (files == NULL)
+		return mig_err_set(r->err, MIG_ENOMEM, "out of memory");
+	for (i = 0; i < r->nprep; i++)
+	{
+		files[i].file = r->preps[i].file;
+		files[i].stmts = &r->preps[i].stmts;
+		files[i].mode = r->preps[i].mode;
+	}
+	rc = r->db->check(r->db, files, r->nprep, c, r->err);
+	mig_free(files);
+	if (rc != MIG_OK)
+	{
+		mig_err_prefix(r->err, "pre-flight check: ");
+		return rc;
+	}
+	c->ran = true;
+
+	mig_buf_init(&line);
+	for (i = 0; i < c->n && !(r->hooks && r->hooks->check_only); i++)
+	{
+		if (c->v[i].severity == MIG_SEV_NONE)
+			continue;
+		mig_buf_reset(&line);
+		mig_buf_puts(&line, "  -- preflight: ");
+		mig_check_row_line(&c->v[i], &line);
+		if (!line.oom)
+			log_entry(r, line.data, line.len, false);
+	}
+	mig_buf_free(&line);
+
+	if (cfg->check == MIG_SEV_NONE || (r->hooks && r->hooks->check_only) ||
+		(nref = mig_checks_count(c, cfg->check)) == 0)
+		return MIG_OK;
+	rc = mig_err_set(r->err, MIG_ESTATE,
+					 "pre-flight check refused the run: %zu finding%s at or above severity \"%s\"",
+					 nref, nref > 1 ? "s" : "", mig_severity_name(cfg->check));
+	mig_buf_init(&detail);
+	for (i = 0; i < c->n; i++)
+		if (c->v[i].severity >= cfg->check)
+		{
+			if (detail.len > 0)
+				mig_buf_putc(&detail, '\n');
+			mig_check_row_line(&c->v[i], &detail);
+		}
+	if (detail.data && !detail.oom)
+		mig_err_detail(r->err, "%s", detail.data);
+	mig_buf_free(&detail);
+	mig_err_hint(r->err, "Nothing was applied. Change the migrations as advised, or run with a higher preflight level (or preflight 'off') to apply them as they are.");
+	return rc;
+}
+
 /* ---------------------------------------------------------------- revision rows */
 
 /* Parse the stored partial hashes (§f.4): JSON array of "h1:<b64>" strings. */
@@ -1478,6 +1550,24 @@ mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 		fail(&r, rc);
 		res->end_ns = mig_now_ns();
 		log_footer(&r, true);
+		goto out;
+	}
+
+	/* the pre-flight check, where the run runs and with its lock held */
+	if (db->check && (cfg->dry_run || cfg->check != MIG_SEV_NONE ||
+					  (hooks && hooks->check_only)) &&
+		(rc = preflight(&r)) != MIG_OK)
+	{
+		fail(&r, rc);
+		res->end_ns = mig_now_ns();
+		log_footer(&r, true);
+		goto out;
+	}
+	if (hooks && hooks->check_only)
+	{
+		res->status = MIG_RUN_SUCCEEDED;
+		res->end_ns = mig_now_ns();
+		rc = MIG_OK;
 		goto out;
 	}
 

@@ -12,6 +12,46 @@
 
 typedef struct mig_db mig_db;
 
+/* ---------------------------------------------------------------- pre-flight check */
+
+/* One pending file as the pre-flight check sees it (the engine's split). */
+typedef struct mig_check_file {
+	const mig_file *file;
+	const mig_stmts *stmts;		/* its statements, exactly as they will run */
+	mig_txmode	mode;			/* resolved: FILE, ALL or NONE */
+} mig_check_file;
+
+/*
+ * What one pending statement will do to the database (atlas_migrate_check's
+ * row).  A row whose severity is MIG_SEV_NONE is not a finding.
+ */
+typedef struct mig_check_row {
+	const mig_file *file;		/* points into the run's directory */
+	size_t		ordinal;		/* 1-based statement number in the file */
+	const char *stmt;			/* points into file->data */
+	size_t		stmt_len;
+	bool		analyzed;		/* lock, relations, rewrites, scans are known
+								 * (false: the host does not analyse locks) */
+	char	   *lock;			/* table lock mode ("ACCESS EXCLUSIVE"), NULL = none known */
+	char	  **rels;			/* relations it locks, qualified names */
+	size_t		nrels;
+	int64_t		rows;			/* their row estimate, summed; -1 = unknown */
+	int64_t		bytes;			/* their total size, summed; -1 = unknown */
+	bool		rewrites;		/* rewrites the table */
+	bool		scans;			/* reads the whole table under its lock */
+	bool		destructive;	/* drops data */
+	mig_severity severity;		/* MIG_SEV_NONE: nothing to say */
+	char	   *advice;			/* one line, NULL when none */
+} mig_check_row;
+
+/* The rows of a check, in statement order. */
+typedef struct mig_checks {
+	mig_check_row *v;
+	size_t		n;
+	size_t		cap;
+	bool		ran;			/* the check ran (dry run, preflight, atlas_migrate_check) */
+} mig_checks;
+
 /*
  * The adapter.  Every function returns MIG_OK or a MIG_E* code and fills
  * err; a database error is MIG_EDB with the database's own message text in
@@ -143,6 +183,17 @@ struct mig_db {
 	 * newline.  PostgreSQL: a NOTICE.  May be NULL.
 	 */
 	void		(*log) (mig_db *db, const char *text, size_t len);
+
+	/*
+	 * The pre-flight check (issue 15): one row per statement of the pending
+	 * files, appended to out (mig_checks_push), with what it locks and
+	 * rewrites in this database.  Called after every pending file was split
+	 * and checked, before anything runs, with the migration lock held (a
+	 * run) or without it (atlas_migrate_check): read-only.  May be NULL: no
+	 * check.
+	 */
+	int			(*check) (mig_db *db, const mig_check_file *files, size_t n,
+						  mig_checks *out, mig_err *err);
 };
 
 /* ---------------------------------------------------------------- one resolved run */
@@ -289,6 +340,7 @@ typedef struct mig_result {
 	int64_t		lock_pause_ns;
 	char		target_id[37];	/* identifier row UUID (cloud), "" if none */
 	mig_buf		log;			/* the text log (§h.1) */
+	mig_checks	checks;			/* the pre-flight check's rows (checks.ran) */
 } mig_result;
 
 void		mig_result_init(mig_result *r);
@@ -319,11 +371,64 @@ typedef struct mig_apply_hooks {
 	int			(*file_done) (void *arg, const mig_result *res, size_t files_done,
 							  const char *version, mig_err *err);
 	void	   *arg;
+
+	/*
+	 * Stop after the pre-flight check (atlas_migrate_check): plan, split
+	 * and check every pending file, run the check on all of them, execute
+	 * nothing.  Needs a dry-run cfg.
+	 */
+	bool		check_only;
 } mig_apply_hooks;
 
 /* mig_apply with hooks (NULL: none). */
 int			mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 						 const mig_apply_hooks *hooks, mig_result *res, mig_err *err);
+
+/* ---------------------------------------------------------------- pre-flight check (check.c) */
+
+/* Append a zeroed row; returns it, or NULL when out of memory. */
+mig_check_row *mig_checks_push(mig_checks *c);
+void		mig_checks_free(mig_checks *c);
+
+/* Add a copy of a relation name to a row (MIG_ENOMEM). */
+int			mig_check_row_add_rel(mig_check_row *r, const char *name, size_t len);
+
+/* The severity's word: "info", "warning", "error"; NULL for none. */
+const char *mig_severity_name(mig_severity s);
+
+/* The findings at or above min (MIG_SEV_INFO: every finding). */
+size_t		mig_checks_count(const mig_checks *c, mig_severity min);
+
+/*
+ * The rows as a JSON array of objects (host text, mig_buf_json_text): the
+ * findings only (the report's "Findings" member), or every row when all.
+ */
+int			mig_checks_json(const mig_checks *c, bool all, mig_buf *out);
+
+/*
+ * One finding as one line of text: "<file> statement <n>: <severity>:
+ * <lock> on <relations> (<rows> rows, <size>), rewrites: <advice>".
+ */
+int			mig_check_row_line(const mig_check_row *r, mig_buf *out);
+
+/*
+ * The SQLite host's check (mig_db.check): a keyword scan of each statement
+ * for what drops data -- DROP TABLE, ALTER TABLE ... DROP COLUMN, DELETE and
+ * UPDATE without WHERE -- with severity warning; locks and rewrites are not
+ * analysed (rows say so).  Needs no database.
+ */
+int			mig_check_keywords(mig_db *db, const mig_check_file *files, size_t n,
+							   mig_checks *out, mig_err *err);
+
+/*
+ * atlas_migrate_check: load and verify the run's directory into dir,
+ * compute the pending files exactly as a dry run does (no lock is taken,
+ * nothing is written), split and check them, and run db->check on them:
+ * res->checks holds one row per pending statement.  dir must outlive res;
+ * the caller frees both.
+ */
+int			mig_check_pending(mig_db *db, const mig_run_cfg *cfg, mig_dir *dir,
+							  mig_result *res, mig_err *err);
 
 /* ---------------------------------------------------------------- output */
 

@@ -166,6 +166,7 @@ mig_result_free(mig_result *r)
 	mig_free(r->applied);
 	mig_free(r->error);
 	mig_buf_free(&r->log);
+	mig_checks_free(&r->checks);
 	mig_result_init(r);
 }
 

@@ -204,6 +204,12 @@ build_report(run_state *s, bool returned, mig_buf *out)
 				   mig_run_status_name(res->status));
 	if (s->cfg->dry_run)
 		mig_buf_puts(&extra, ",\"DryRun\":true");
+	if (res->checks.ran)
+	{
+		/* the pre-flight check's findings (dry run, preflight) */
+		mig_buf_puts(&extra, ",\"Findings\":");
+		mig_checks_json(&res->checks, false, &extra);
+	}
 	if (returned && s->out->deployment_url)
 	{
 		mig_buf_puts(&extra, ",\"DeploymentURL\":");

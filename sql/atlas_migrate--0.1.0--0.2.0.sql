@@ -188,3 +188,35 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION atlas_config_envs() IS
 	'Every env of the stored atlas.hcl: its resolved settings (dir, revisions schema, tx mode, exec order, lock settings...) and where each comes from; secrets never shown';
 REVOKE ALL ON FUNCTION atlas_config_envs() FROM PUBLIC;
+
+-- pre-flight check
+-- One row per pending statement (issue 15): what it locks and rewrites, with
+-- this database's real sizes.  Read-only: no lock, nothing written.
+CREATE FUNCTION atlas_migrate_check(
+	env			text,
+	amount		integer DEFAULT NULL,
+	to_version	text DEFAULT NULL,
+	exec_order	text DEFAULT NULL,
+	baseline	text DEFAULT NULL,
+	allow_dirty	boolean DEFAULT NULL,
+	tx_mode		text DEFAULT NULL,
+	vars		jsonb DEFAULT NULL)
+RETURNS TABLE (
+	version		text,
+	file		text,
+	stmt_no		integer,
+	statement	text,
+	lock_mode	text,
+	relations	text[],
+	row_estimate bigint,
+	total_bytes	bigint,
+	rewrites	boolean,
+	scans		boolean,
+	destructive	boolean,
+	severity	text,
+	advice		text)
+AS 'MODULE_PATHNAME', 'atlas_migrate_check'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION atlas_migrate_check(text, integer, text, text, text, boolean, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION atlas_migrate_check(text, integer, text, text, text, boolean, text, jsonb) IS
+	'Pre-flight check of an env''s pending migrations: one row per statement with the lock it takes, its tables'' row estimate and size, whether it rewrites, scans or drops data, a severity (info, warning, error) and advice (read-only)';

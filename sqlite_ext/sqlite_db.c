@@ -1039,6 +1039,7 @@ sqlite_db_init(sqlite_db *s, sqlite3 *db, sqlite_txmode mode)
 	s->base.lock_wait_failed = s_lock_wait_failed;
 	s->base.pause = s_pause;
 	s->base.log = NULL;			/* the log is part of the returned report */
+	s->base.check = mig_check_keywords;	/* what drops data; no lock analysis */
 	s->db = db;
 	s->mode = mode;
 	s->lock_fd = -1;

@@ -5,6 +5,7 @@
  *   atlas_config_get()                    the stored atlas.hcl, secrets redacted
  *   atlas_config_envs()                   each env's settings and their sources (JSON)
  *   atlas_migrate_apply(env [, options])  apply; returns the JSON report
+ *   atlas_migrate_check(env [, options])  pre-flight check; returns JSON
  *   atlas_migrate_status(env)             table-valued: one row per file
  *   atlas_split(sql [, options])          table-valued: the statements
  *
@@ -397,6 +398,73 @@ done:
 	mig_opts_free(&opts);
 }
 
+/* ---------------------------------------------------------------- atlas_migrate_check */
+
+/*
+ * The pre-flight check (issue 15): {"Env", "Statements": [one object per
+ * pending statement], "Findings": n, "NotSupported": [...]}.  The SQLite
+ * host finds what drops data (a keyword scan in the core); what a statement
+ * locks, rewrites or scans is not analysed, and says so rather than
+ * guessing.  Read-only: no lock, nothing written (a JSON text, like the
+ * apply report, read with json_each).
+ */
+static void
+fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3    *db = sqlite3_context_db_handle(ctx);
+	const char *env = (const char *) sqlite3_value_text(argv[0]);
+	mig_opts	opts;
+	mig_run_cfg cfg;
+	mig_dir		dir;
+	mig_result	res;
+	mig_err		err;
+	mig_buf		out;
+	sqlite_db	sdb;
+
+	mig_opts_init(&opts);
+	memset(&cfg, 0, sizeof(cfg));
+	mig_dir_init(&dir);
+	mig_result_init(&res);
+	mig_buf_init(&out);
+	mig_err_clear(&err);
+	sqlite_db_init(&sdb, db, sqlite3_get_autocommit(db) ? HOST_OWN_TX : HOST_SAVEPOINT);
+
+	if (env == NULL)
+	{
+		mig_err_set(&err, MIG_EINVAL, "atlas_migrate_check: env must not be NULL");
+		goto fail;
+	}
+	if (argc > 1 && sqlite3_value_type(argv[1]) != SQLITE_NULL &&
+		mig_opts_parse_json((const char *) sqlite3_value_text(argv[1]),
+							(size_t) sqlite3_value_bytes(argv[1]), &opts, &err) != MIG_OK)
+		goto fail;
+	if (load_cfg(db, env, &opts, &cfg, &err) != MIG_OK)
+		goto fail;
+	if (mig_check_pending(&sdb.base, &cfg, &dir, &res, &err) != MIG_OK)
+		goto fail;
+	mig_buf_puts(&out, "{\"Env\":");
+	mig_buf_json_str(&out, env, strlen(env));
+	mig_buf_puts(&out, ",\"Statements\":");
+	mig_checks_json(&res.checks, true, &out);
+	mig_buf_printf(&out, ",\"Findings\":%zu", mig_checks_count(&res.checks, MIG_SEV_INFO));
+	mig_buf_puts(&out, ",\"NotSupported\":[\"Lock\",\"Rewrites\",\"Scans\",\"Rows\",\"Bytes\"]}");
+	if (out.oom)
+		sqlite3_result_error_nomem(ctx);
+	else
+		sqlite3_result_text(ctx, out.data, (int) out.len, SQLITE_TRANSIENT);
+	goto done;
+
+fail:
+	sqlite_result_mig_err(ctx, &err);
+done:
+	sqlite_db_close(&sdb);
+	mig_buf_free(&out);
+	mig_result_free(&res);
+	mig_dir_free(&dir);
+	mig_run_cfg_free(&cfg);
+	mig_opts_free(&opts);
+}
+
 /* ---------------------------------------------------------------- table-valued functions */
 
 /*
@@ -774,6 +842,8 @@ sqlite_register_functions(sqlite3 *db)
 		{"atlas_config_envs", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_config_envs},
 		{"atlas_migrate_apply", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_apply},
 		{"atlas_migrate_apply", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_apply},
+		{"atlas_migrate_check", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_check},
+		{"atlas_migrate_check", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, fn_check},
 	};
 	size_t		i;
 	int			rc;

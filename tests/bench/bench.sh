@@ -13,4 +13,6 @@ if [ "$(id -u)" = 0 ]; then
 	flock 9
 	make --no-print-directory install >/dev/null
 fi
+# the pre-flight check's cost on n1000 (issue 15)
+/usr/bin/python3 tests/bench/check_bench.py
 exec /usr/bin/python3 tests/bench/bench.py "$@"

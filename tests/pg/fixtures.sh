@@ -323,6 +323,55 @@ SELECT current_setting('"'work_mem'"') AS work_mem, current_setting('"'TimeZone'
        current_user::text AS current_role_;
 '
 
+# pre-flight check (14_check): every rule, on tables with rows (orders,
+# customers), an empty one (vacant) and a table new in the pending set (fresh)
+mk check \
+	1_new.sql 'CREATE TABLE fresh (id int, v int, name text);
+CREATE INDEX fresh_v ON fresh (v);
+ALTER TABLE fresh ALTER COLUMN v TYPE bigint;
+ALTER TABLE fresh ADD COLUMN r float8 DEFAULT random();
+ALTER TABLE fresh ALTER COLUMN name SET NOT NULL;
+ALTER TABLE fresh ADD CONSTRAINT fresh_v_pos CHECK (v > 0);
+ALTER TABLE fresh RENAME COLUMN name TO title;
+DELETE FROM fresh;
+DROP TABLE fresh;
+' \
+	2_index.sql 'CREATE INDEX orders_customer ON orders (customer_id);
+CREATE INDEX vacant_x ON vacant (x);
+' \
+	3_types.sql 'ALTER TABLE orders ALTER COLUMN amount TYPE bigint;
+ALTER TABLE orders ALTER COLUMN note TYPE varchar(40);
+ALTER TABLE orders ALTER COLUMN code TYPE varchar(10);
+ALTER TABLE orders ALTER COLUMN note TYPE text;
+ALTER TABLE orders ADD COLUMN created timestamptz DEFAULT now();
+ALTER TABLE orders ADD COLUMN token float8 DEFAULT random();
+ALTER TABLE orders SET ACCESS METHOD heap;
+ALTER TABLE vacant ALTER COLUMN x TYPE bigint;
+' \
+	4_scans.sql 'ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;
+ALTER TABLE orders ADD CONSTRAINT amount_pos CHECK (amount > 0);
+ALTER TABLE orders ADD CONSTRAINT amount_pos2 CHECK (amount > 0) NOT VALID;
+ALTER TABLE orders VALIDATE CONSTRAINT amount_pos2;
+ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id);
+ALTER TABLE orders ADD CONSTRAINT orders_customer_fk2 FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;
+' \
+	5_destroy.sql 'UPDATE orders SET note = '"'x'"';
+UPDATE orders SET note = '"'y'"' WHERE id = 1;
+DELETE FROM customers WHERE id > 100;
+DELETE FROM vacant;
+ALTER TABLE orders DROP COLUMN code;
+ALTER TABLE orders RENAME COLUMN note TO remark;
+ALTER TABLE vacant RENAME TO empty_table;
+TRUNCATE vacant;
+DROP TABLE customers;
+' \
+	6_cic.sql 'CREATE INDEX CONCURRENTLY orders_amount ON orders (amount);
+' \
+	7_cic_none.sql '-- atlas:txmode none
+
+CREATE INDEX CONCURRENTLY orders_note ON orders (note);
+'
+
 # no atlas.sum at all
 mkdir -p "$DIR/nosum"
 printf 'CREATE TABLE nosum (x int);\n' >"$DIR/nosum/1_a.sql"
