@@ -777,73 +777,6 @@ pg_check_statements(mig_db *mdb, const mig_check_file *files, size_t n, mig_chec
 
 /* ---------------------------------------------------------------- atlas_migrate_check() */
 
-/*
- * The call's options as the JSON object the core reads: every non-NULL
- * input argument but env, by its declared name (as atlas_migrate_apply
- * passes them).
- */
-static char *
-check_options_json(FunctionCallInfo fcinfo)
-{
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	Oid		   *types;
-	char	  **names;
-	char	   *modes;
-	int			nall,
-				i,
-				in = 0;
-	StringInfoData b;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	nall = get_func_arg_info(tup, &types, &names, &modes);
-	ReleaseSysCache(tup);
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
-	for (i = 0; i < nall; i++)
-	{
-		int			pos;
-
-		if (modes && (modes[i] == PROARGMODE_OUT || modes[i] == PROARGMODE_TABLE))
-			continue;
-		pos = in++;
-		if (pos >= PG_NARGS() || PG_ARGISNULL(pos) || names == NULL || names[i] == NULL ||
-			strcmp(names[i], "env") == 0)
-			continue;
-		if (b.len > 1)
-			appendStringInfoChar(&b, ',');
-		escape_json(&b, names[i]);
-		appendStringInfoChar(&b, ':');
-		switch (types[i])
-		{
-			case INT4OID:
-				appendStringInfo(&b, "%d", PG_GETARG_INT32(pos));
-				break;
-			case BOOLOID:
-				appendStringInfoString(&b, PG_GETARG_BOOL(pos) ? "true" : "false");
-				break;
-			case TEXTOID:
-				escape_json(&b, text_to_cstring(PG_GETARG_TEXT_PP(pos)));
-				break;
-			case JSONBOID:
-				{
-					Jsonb	   *v = PG_GETARG_JSONB_P(pos);
-
-					if (!JB_ROOT_IS_OBJECT(v))
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								 errmsg("%s must be a JSON object of variable values", names[i])));
-					appendStringInfoString(&b, JsonbToCString(NULL, &v->root, VARSIZE(v)));
-					break;
-				}
-			default:
-				elog(ERROR, "atlas_migrate_check: argument \"%s\" has an unexpected type %u",
-					 names[i], types[i]);
-		}
-	}
-	appendStringInfoChar(&b, '}');
-	return b.data;
-}
 
 /* One row per pending statement: what it locks, rewrites, scans or drops. */
 Datum
@@ -869,7 +802,7 @@ atlas_migrate_check(PG_FUNCTION_ARGS)
 				 errhint("Pass the name of an env block of the stored atlas.hcl, e.g. atlas_migrate_check('prod').")));
 	InitMaterializedSRF(fcinfo, 0);
 	env = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	opts = check_options_json(fcinfo);
+	opts = pg_call_options_json(fcinfo);
 	hcl = pg_store_config_get(&getenv_ok);
 
 	mig_err_clear(&err);

@@ -125,6 +125,13 @@ extern char *pg_ext_relname(const char *name);
  */
 extern int	pg_ext_server_options(mig_opts *o, mig_err *err);
 
+/*
+ * A call's options as the JSON object opts.c reads, from the function's
+ * named arguments (every non-NULL one but env and the host's own: wait,
+ * report); the options are declared in opts.c's table and the SQL.
+ */
+extern char *pg_call_options_json(FunctionCallInfo fcinfo);
+
 extern int	pg_resolve_call(const char *hcl, const char *env, const char *opts_json,
 							bool getenv_ok, mig_run_cfg *cfg, mig_err *err);
 

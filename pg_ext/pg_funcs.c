@@ -29,6 +29,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -208,14 +209,33 @@ call_args_get(FunctionCallInfo fcinfo, call_args *ca)
 {
 	Oid			fn = fcinfo->flinfo->fn_oid;
 	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid		   *types;
+	char	  **names;
 	char	   *modes;
+	int			nall,
+				i;
 
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", fn);
-	ca->n = get_func_arg_info(tup, &ca->types, &ca->names, &modes);
+	nall = get_func_arg_info(tup, &types, &names, &modes);
 	ReleaseSysCache(tup);
-	if (ca->names == NULL || ca->n > PG_NARGS())
+	if (names == NULL)
 		elog(ERROR, "atlas_migrate: function %u is not declared with named arguments", fn);
+	/* the arguments the call passes: OUT and TABLE columns are results */
+	ca->types = palloc(sizeof(Oid) * (nall ? nall : 1));
+	ca->names = palloc(sizeof(char *) * (nall ? nall : 1));
+	ca->n = 0;
+	for (i = 0; i < nall; i++)
+	{
+		if (modes && (modes[i] == PROARGMODE_OUT || modes[i] == PROARGMODE_TABLE))
+			continue;
+		ca->types[ca->n] = types[i];
+		ca->names[ca->n] = names[i];
+		ca->n++;
+	}
+	if (ca->n > PG_NARGS())
+		elog(ERROR, "atlas_migrate: function %u is called with %d of its %d arguments",
+			 fn, PG_NARGS(), ca->n);
 }
 
 /* The position of the argument called name, or -1. */
@@ -290,6 +310,16 @@ options_json(FunctionCallInfo fcinfo, const call_args *ca)
 	}
 	appendStringInfoChar(&b, '}');
 	return b.data;
+}
+
+/* The call's options as a JSON object, for any function declaring them. */
+char *
+pg_call_options_json(FunctionCallInfo fcinfo)
+{
+	call_args	ca;
+
+	call_args_get(fcinfo, &ca);
+	return options_json(fcinfo, &ca);
 }
 
 /*
