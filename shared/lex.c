@@ -62,7 +62,10 @@ enum
 	R_PUSH,						/* a BEGIN header: scan its body (lx->push_*) */
 	R_HIT,						/* memo knows this body's outcome (lx->hit) */
 	R_NOMEM,
-	R_OK						/* helpers: no error */
+	R_OK,						/* helpers: no error */
+	R_NOMATCH,					/* rule helpers: the rule does not apply */
+	R_MOVED,					/* ... it consumed text: scan on */
+	R_ENDS						/* ... the statement ends (scan.te, .next) */
 };
 
 /* One scanner: Atlas's Scanner state, in absolute byte offsets. */
@@ -1030,370 +1033,474 @@ endterm_at(const unsigned char *s, level *L, size_t win, size_t c)
 }
 
 /*
- * Run level L until a statement ends, input ends, an error occurs or a
- * BEGIN header needs its body scanned.  Atlas's Scanner.stmt, with the rules
- * of §d.3 applied in order to each character.
+ * Where the scanner of run() stands: the next byte to look at, the start
+ * of the statement's window and, once a rule ends the statement, where its
+ * text ends and where the next statement begins.  A local of run(); the
+ * rule helpers below take it by pointer and are inlined into the loop.
  */
-static int
-run(lexer *lx, level *L, bool top)
+typedef struct scan
 {
-	const unsigned char *s = lx->s;
-	const unsigned char *tab;
-	size_t		n = lx->n;
-	unsigned	f = lx->flags;
-	size_t		c,
-				win,
-				te = 0,
-				next = 0;
-	int			r;
+	size_t		c;
+	size_t		win;
+	size_t		te;
+	size_t		next;
+	const unsigned char *tab;	/* pick_table() for the level, or NULL */
+} scan;
 
-	if (L->fresh)
-	{
-		L->win = skip_ws(s, L->win, n);
-		if (L->win == n)
-			return R_EOF;
-		L->cur = L->win;
-		L->depth = 0;
-		L->fresh = false;
-		if (L->kind != K_TOP && lx->memo_on)
-		{
-			/* the state here is (start, delimiter): Atlas's stmt() entry */
-			uint64_t	key = (((uint64_t) L->win << 2) | L->kind) + 1;
-			uint32_t	id = memo_get(&lx->starts, key, L->did);
-
-			if (id == UINT32_MAX)
-			{
-				if (memo_put(&lx->starts, key, L->did, L->chain) != MIG_OK)
-					return R_NOMEM;
-			}
-			else if (lx->chains[id] != RES_PENDING)
-			{
-				lx->hit = lx->chains[id];
-				return R_HIT;
-			}
-		}
-	}
-	else if (L->kind != K_TOP && lx->memo_on)
-	{
-		/* resuming after a BEGIN attempt that was not a block */
-		for (;;)
-		{
-			int			ck = checkpoint(lx, L, L->cur, L->win);
-
-			if (ck == CK_SCAN)
-				break;
-			if (ck == CK_NOMEM)
-				return R_NOMEM;
-			if (ck == CK_FAIL)
-				return R_FAIL;
-			if (ck == CK_END)
-			{
-				win = L->win;
-				te = lx->ck_a;
-				next = lx->ck_b;
-				goto emit;
-			}
-			close_depth(lx, L, lx->ck_a);
-			L->depth--;
-			L->cur = lx->ck_a;
-		}
-	}
-	tab = pick_table(lx, L);
-	c = L->cur;
-	win = L->win;
-
-	for (;;)
-	{
-		unsigned char b;
-
-		if (c > win && tab)
-			while (c < n && !tab[s[c]])
-				c++;
-
-		/* §d.3 rule 1: end of input */
-		if (c >= n)
-		{
-			if (L->depth > 0)
-			{
-				L->cur = c;
-				return fail_at(lx, top, L->open + 1, "unclosed '('");
-			}
-			if (n > win)
-			{
-				te = next = n;
-				goto emit;
-			}
-			L->cur = L->win = n;
-			return R_EOF;
-		}
-		b = s[c];
-
-		/* a line checkpoint of a nested level (see checkpoint()) */
-		if (b == '\n' && c > win && L->kind != K_TOP && lx->memo_on)
-		{
-			int			ck = checkpoint(lx, L, c, win);
-
-			if (ck == CK_NOMEM)
-				return R_NOMEM;
-			if (ck == CK_FAIL)
-				return R_FAIL;
-			if (ck == CK_END)
-			{
-				te = lx->ck_a;
-				next = lx->ck_b;
-				goto emit;
-			}
-			if (ck == CK_CLOSE)
-			{
-				close_depth(lx, L, lx->ck_a);
-				L->depth--;
-				c = lx->ck_a;
-				continue;
-			}
-		}
-
-		/* rules 2, 3: parentheses */
-		if (b == '(')
-		{
-			if (L->depth++ == 0)
-				L->open = c;
-			c++;
-			continue;
-		}
-		if (b == ')')
-		{
-			if (L->depth == 0)
-				return fail_at(lx, top, c + 1, "unexpected ')'");
-			close_depth(lx, L, c + 1);
-			L->depth--;
-			c++;
-			continue;
-		}
-
-		/* rule 4: quotes; EscapedStringExt never fires, so only BackslashEscapes */
-		if (b == '\'' || b == '"' || b == '`')
-		{
-			size_t		p = c + 1,
-						q = NONE;
-
-			for (;;)
-			{
-				const unsigned char *hit;
-
-				if (q == NONE || q < p)
-				{
-					hit = p < n ? memchr(s + p, b, n - p) : NULL;
-					if (hit == NULL)
-					{
-						const char *msg = b == '\'' ? "unclosed quote '\\''" :
-						b == '"' ? "unclosed quote '\"'" : "unclosed quote '`'";
-
-						return fail_at(lx, top, c + 1, msg);
-					}
-					q = (size_t) (hit - s);
-				}
-				/* BackslashEscapes: a backslash skips the next character */
-				if ((f & MIG_LEX_BACKSLASH) &&
-					(hit = memchr(s + p, '\\', q - p)) != NULL)
-				{
-					p = (size_t) (hit - s) + 2;
-					continue;
-				}
-				c = q + 1;
-				break;
-			}
-			continue;
-		}
-
-		/* rule 5: client-side DELIMITER command, first character only */
-		if (c == win && n - win > 9 && ci_eq(s + c, "delimiter", 9))
-		{
-			size_t		p = c + 9,
-						lf,
-						e,
-						a,
-						z;
-			bool		quoted = false;
-
-			if (s[p] != ' ')
-			{
-				c = p;
-				continue;
-			}
-			lf = find_nl(lx, p);
-			e = lf == NONE ? n : lf + 1;
-			a = p;
-			z = e;
-			trim(s, &a, &z);
-			if (z > a && s[a] == '\'' && s[z - 1] == '\'')
-			{
-				/* a lone quote crashes Atlas; here it is empty */
-				quoted = true;
-				if (z - a == 1)
-					z = a;
-				else
-				{
-					a++;
-					z--;
-				}
-			}
-			r = set_delim(lx, L, a, z - a, quoted, top);
-			if (r != R_OK)
-			{
-				L->cur = c;
-				return r;
-			}
-			L->win = win = skip_ws(s, e, n);
-			c = win;
-			tab = pick_table(lx, L);
-			continue;
-		}
-
-		/* rule 6: GO (T-SQL) */
-		if (f & MIG_LEX_GO)
-		{
-			size_t		p = NONE;
-
-			if (b == '\n' && c + 1 < n && go_at(s, c + 1, n))
-			{
-				te = c + 1;
-				p = c + 3;
-			}
-			else if ((c == win || s[c - 1] == '\n') && go_at(s, c, n))
-			{
-				te = c;
-				p = c + 2;
-			}
-			if (p != NONE)
-			{
-				if (p < n && s[p] == ' ')
-				{
-					size_t		lf = find_nl(lx, p),
-								q = lf == NONE ? n : lf + 1,
-								a = p,
-								z = q;
-					int			why;
-
-					trim(s, &a, &z);
-					why = go_atoi(s + a, z - a);
-					if (why != 0)
-						return fail_go(lx, top, p, q - p, a, z - a, why);
-					p = q;
-				}
-				next = p;
-				goto emit;
-			}
-		}
-
-		/* rule 7: the delimiter beats dollar quotes, comments and BEGIN */
-		if (L->depth == 0 && b == (unsigned char) L->delim[0] &&
-			n - c >= L->dlen && memcmp(s + c, L->delim, L->dlen) == 0)
-		{
-			te = next = c + L->dlen;
-			goto emit;
-		}
-
-		/* rule 8: dollar quote; unclosed consumes the rest silently */
-		if (b == '$' && (f & MIG_LEX_DOLLAR))
-		{
-			size_t		tl = dollar_tag(s, c, n);
-
-			if (tl)
-			{
-				size_t		at = find_tag(lx, c, tl, c + tl);
-
-				c = at == NONE ? n : at + tl;
-				continue;
-			}
-		}
-
-		/* rules 9-11: comments; unterminated is not a comment */
-		{
-			size_t		open = 0,
-						at = NONE,
-						tl = 1;
-
-			if (b == '#' && (f & MIG_LEX_HASH_COMMENTS))
-			{
-				open = 1;
-				at = find_nl(lx, c + 1);
-			}
-			else if (b == '-' && c + 1 < n && s[c + 1] == '-')
-			{
-				open = 2;
-				at = find_nl(lx, c + 2);
-			}
-			else if (b == '/' && c + 1 < n && s[c + 1] == '*')
-			{
-				open = 2;
-				at = find_cc(lx, c + 2);
-				tl = 2;
-			}
-			if (open)
-			{
-				if (at == NONE)
-					c += open;
-				else if (c != win)
-					c = at + tl;
-				else
-				{
-					/* a leading comment is cut out of the statement */
-					L->win = win = skip_ws(s, at + tl, n);
-					c = win;
-				}
-				continue;
-			}
-		}
-
-		/* rule 12: END terminator inside a T-SQL BEGIN group */
-		if (L->et && endterm_at(s, L, win, c))
-		{
-			te = next = c + 1;
-			goto emit;
-		}
-
-		/* rules 13-15: BEGIN ATOMIC, BEGIN TRY, BEGIN (default delimiter only) */
-		if ((b | 0x20) == 'b' && L->deflt &&
-			(f & (MIG_LEX_BEGIN | MIG_LEX_BEGIN_ATOMIC | MIG_LEX_BEGIN_TRYCATCH)))
-		{
-			size_t		h = kw_ws(s, c, n, "begin", 5),
-						h2 = 0;
-			unsigned char k = K_TOP;
-
-			if (h)
-			{
-				if ((f & MIG_LEX_BEGIN_ATOMIC) && (h2 = kw_ws(s, h, n, "atomic", 6)) != 0)
-					k = K_ATOMIC;
-				else if ((f & MIG_LEX_BEGIN_TRYCATCH) && (h2 = kw_ws(s, h, n, "try", 3)) != 0)
-					k = K_TRY;
-				else if ((f & MIG_LEX_BEGIN) && (c == win || rx_space(s[c - 1])))
-				{
-					k = K_BEGIN;
-					h2 = h;
-				}
-			}
-			if (k != K_TOP)
-			{
-				/* on failure the parent resumes after the header */
-				L->cur = h2;
-				L->win = win;
-				lx->push_kind = k;
-				lx->push_hdr = h2;
-				return R_PUSH;
-			}
-		}
-
-		/* an ordinary character */
-		c += tab ? 1 : (b < 0x80 ? 1 : go_width(s, c, n));
-	}
-
-emit:
+/* L's statement ended: text [win, te), the next one starts at next. */
+static int
+emit_stmt(lexer *lx, level *L, size_t win, size_t te, size_t next)
+{
 	settle_stmt(lx, L, S_END, te, next);
 	lx->em_ts = win;
 	lx->em_te = te;
 	L->win = L->cur = next;
 	L->fresh = true;
 	return R_EMIT;
+}
+
+/*
+ * A statement starts at L->win (Atlas's stmt() entry, §d.3): skip the
+ * whitespace before it.  In a nested level with the memo on, the state
+ * here is (start, kind, delimiter): an earlier scan may know the outcome.
+ */
+static inline int
+enter_stmt(lexer *lx, level *L)
+{
+	uint64_t	key;
+	uint32_t	id;
+
+	L->win = skip_ws(lx->s, L->win, lx->n);
+	if (L->win == lx->n)
+		return R_EOF;
+	L->cur = L->win;
+	L->depth = 0;
+	L->fresh = false;
+	if (L->kind == K_TOP || !lx->memo_on)
+		return R_NOMATCH;
+	key = (((uint64_t) L->win << 2) | L->kind) + 1;
+	id = memo_get(&lx->starts, key, L->did);
+	if (id == UINT32_MAX)
+		return memo_put(&lx->starts, key, L->did, L->chain) == MIG_OK ? R_NOMATCH : R_NOMEM;
+	if (lx->chains[id] == RES_PENDING)
+		return R_NOMATCH;
+	lx->hit = lx->chains[id];
+	return R_HIT;
+}
+
+/*
+ * A nested level resumes in mid-statement after a BEGIN attempt that was
+ * not a block: the checkpoint there may already know how it goes on.
+ */
+static inline int
+resume_stmt(lexer *lx, level *L, scan *sc)
+{
+	for (;;)
+	{
+		int			ck = checkpoint(lx, L, L->cur, L->win);
+
+		switch (ck)
+		{
+			case CK_SCAN:
+				return R_NOMATCH;
+			case CK_NOMEM:
+				return R_NOMEM;
+			case CK_FAIL:
+				return R_FAIL;
+			case CK_END:
+				sc->te = lx->ck_a;
+				sc->next = lx->ck_b;
+				return R_ENDS;
+		}
+		close_depth(lx, L, lx->ck_a);
+		L->depth--;
+		L->cur = lx->ck_a;
+	}
+}
+
+/* §d.3 rule 1: end of input ends the statement, or fails in '(' ... */
+static inline int
+at_eof(lexer *lx, level *L, bool top, scan *sc)
+{
+	size_t		n = lx->n;
+
+	if (L->depth > 0)
+	{
+		L->cur = sc->c;
+		return fail_at(lx, top, L->open + 1, "unclosed '('");
+	}
+	if (n > sc->win)
+	{
+		sc->te = sc->next = n;
+		return R_ENDS;
+	}
+	L->cur = L->win = n;
+	return R_EOF;
+}
+
+/* A line checkpoint of a nested level with the memo on (see checkpoint()). */
+static inline int
+line_checkpoint(lexer *lx, level *L, scan *sc)
+{
+	switch (checkpoint(lx, L, sc->c, sc->win))
+	{
+		case CK_NOMEM:
+			return R_NOMEM;
+		case CK_FAIL:
+			return R_FAIL;
+		case CK_END:
+			sc->te = lx->ck_a;
+			sc->next = lx->ck_b;
+			return R_ENDS;
+		case CK_CLOSE:
+			close_depth(lx, L, lx->ck_a);
+			L->depth--;
+			sc->c = lx->ck_a;
+			return R_MOVED;
+	}
+	return R_NOMATCH;
+}
+
+/* §d.3 rule 2: '(' opens a level of depth; the delimiter waits for ')'. */
+static inline int
+open_paren(level *L, scan *sc)
+{
+	if (L->depth++ == 0)
+		L->open = sc->c;
+	sc->c++;
+	return R_MOVED;
+}
+
+/* §d.3 rule 3: ')' closes one; at depth 0 it is an error. */
+static inline int
+close_paren(lexer *lx, level *L, bool top, scan *sc)
+{
+	if (L->depth == 0)
+		return fail_at(lx, top, sc->c + 1, "unexpected ')'");
+	close_depth(lx, L, sc->c + 1);
+	L->depth--;
+	sc->c++;
+	return R_MOVED;
+}
+
+/*
+ * §d.3 rule 4: a quoted string, to its closing quote b.  EscapedStringExt
+ * never fires, so only BackslashEscapes: a backslash skips the next byte.
+ */
+static inline int
+skip_quote(lexer *lx, bool top, scan *sc, unsigned char b)
+{
+	const unsigned char *s = lx->s;
+	size_t		n = lx->n,
+				p = sc->c + 1,
+				q = NONE;
+	const unsigned char *hit;
+
+	for (;;)
+	{
+		if (q == NONE || q < p)
+		{
+			hit = p < n ? memchr(s + p, b, n - p) : NULL;
+			if (hit == NULL)
+				return fail_at(lx, top, sc->c + 1, b == '\'' ? "unclosed quote '\\''" :
+							   b == '"' ? "unclosed quote '\"'" : "unclosed quote '`'");
+			q = (size_t) (hit - s);
+		}
+		if ((lx->flags & MIG_LEX_BACKSLASH) &&
+			(hit = memchr(s + p, '\\', q - p)) != NULL)
+		{
+			p = (size_t) (hit - s) + 2;
+			continue;
+		}
+		sc->c = q + 1;
+		return R_MOVED;
+	}
+}
+
+/*
+ * §d.3 rule 5: the client-side `DELIMITER x` command at the statement's
+ * first character sets L's delimiter to the rest of the line (quotes
+ * stripped); the next statement starts after that line.
+ */
+static inline int
+delimiter_command(lexer *lx, level *L, bool top, scan *sc)
+{
+	const unsigned char *s = lx->s;
+	size_t		n = lx->n,
+				p = sc->c + 9,
+				lf,
+				e,
+				a,
+				z;
+	bool		quoted = false;
+	int			r;
+
+	if (s[p] != ' ')
+	{
+		sc->c = p;
+		return R_MOVED;
+	}
+	lf = find_nl(lx, p);
+	e = lf == NONE ? n : lf + 1;
+	a = p;
+	z = e;
+	trim(s, &a, &z);
+	if (z > a && s[a] == '\'' && s[z - 1] == '\'')
+	{
+		/* a lone quote crashes Atlas; here it is empty */
+		quoted = true;
+		if (z - a == 1)
+			z = a;
+		else
+		{
+			a++;
+			z--;
+		}
+	}
+	r = set_delim(lx, L, a, z - a, quoted, top);
+	if (r != R_OK)
+	{
+		L->cur = sc->c;
+		return r;
+	}
+	L->win = sc->win = sc->c = skip_ws(s, e, n);
+	sc->tab = pick_table(lx, L);
+	return R_MOVED;
+}
+
+/*
+ * §d.3 rule 6 (GoCommand, T-SQL): a line `GO [count]` ends the statement
+ * before it; the count must be a number and is otherwise ignored.
+ */
+static inline int
+go_command(lexer *lx, bool top, scan *sc, unsigned char b)
+{
+	const unsigned char *s = lx->s;
+	size_t		n = lx->n,
+				c = sc->c,
+				p,
+				lf,
+				q,
+				a,
+				z;
+	int			why;
+
+	if (b == '\n' && c + 1 < n && go_at(s, c + 1, n))
+	{
+		sc->te = c + 1;
+		p = c + 3;
+	}
+	else if ((c == sc->win || s[c - 1] == '\n') && go_at(s, c, n))
+	{
+		sc->te = c;
+		p = c + 2;
+	}
+	else
+		return R_NOMATCH;
+	if (p < n && s[p] == ' ')
+	{
+		lf = find_nl(lx, p);
+		q = lf == NONE ? n : lf + 1;
+		a = p;
+		z = q;
+		trim(s, &a, &z);
+		why = go_atoi(s + a, z - a);
+		if (why != 0)
+			return fail_go(lx, top, p, q - p, a, z - a, why);
+		p = q;
+	}
+	sc->next = p;
+	return R_ENDS;
+}
+
+/* §d.3 rule 8: skip a dollar quote; an unclosed one runs to the end. */
+static inline int
+skip_dollar(lexer *lx, scan *sc)
+{
+	size_t		c = sc->c,
+				tl = dollar_tag(lx->s, c, lx->n),
+				at;
+
+	if (tl == 0)
+		return R_NOMATCH;
+	at = find_tag(lx, c, tl, c + tl);
+	sc->c = at == NONE ? lx->n : at + tl;
+	return R_MOVED;
+}
+
+/*
+ * §d.3 rules 9-11: `#` (HashComments), `--` and block comments.  An
+ * unterminated one is not a comment; a leading one is cut out of the
+ * statement's text.
+ */
+static inline int
+skip_comment(lexer *lx, level *L, scan *sc, unsigned char b)
+{
+	const unsigned char *s = lx->s;
+	size_t		c = sc->c,
+				n = lx->n,
+				open,
+				at,
+				tl = 1;
+
+	if (b == '#' && (lx->flags & MIG_LEX_HASH_COMMENTS))
+	{
+		open = 1;
+		at = find_nl(lx, c + 1);
+	}
+	else if (b == '-' && c + 1 < n && s[c + 1] == '-')
+	{
+		open = 2;
+		at = find_nl(lx, c + 2);
+	}
+	else if (b == '/' && c + 1 < n && s[c + 1] == '*')
+	{
+		open = 2;
+		at = find_cc(lx, c + 2);
+		tl = 2;
+	}
+	else
+		return R_NOMATCH;
+	if (at == NONE)
+		sc->c = c + open;
+	else if (c != sc->win)
+		sc->c = at + tl;
+	else
+		L->win = sc->win = sc->c = skip_ws(s, at + tl, n);
+	return R_MOVED;
+}
+
+/*
+ * §d.3 rules 13-15: BEGIN ATOMIC, BEGIN TRY, or BEGIN at a word start
+ * (default delimiter only): ask the driver to scan the block's body.  If
+ * that fails the parent resumes after the header.
+ */
+static inline int
+begin_header(lexer *lx, level *L, scan *sc)
+{
+	const unsigned char *s = lx->s;
+	unsigned	f = lx->flags;
+	size_t		c = sc->c,
+				n = lx->n,
+				h = kw_ws(s, c, n, "begin", 5),
+				h2;
+	unsigned char k;
+
+	if (h == 0)
+		return R_NOMATCH;
+	if ((f & MIG_LEX_BEGIN_ATOMIC) && (h2 = kw_ws(s, h, n, "atomic", 6)) != 0)
+		k = K_ATOMIC;
+	else if ((f & MIG_LEX_BEGIN_TRYCATCH) && (h2 = kw_ws(s, h, n, "try", 3)) != 0)
+		k = K_TRY;
+	else if ((f & MIG_LEX_BEGIN) && (c == sc->win || rx_space(s[c - 1])))
+	{
+		k = K_BEGIN;
+		h2 = h;
+	}
+	else
+		return R_NOMATCH;
+	L->cur = h2;
+	L->win = sc->win;
+	lx->push_kind = k;
+	lx->push_hdr = h2;
+	return R_PUSH;
+}
+
+/*
+ * The rules of §d.3 after rule 1, in Atlas's order, for the byte b at
+ * sc->c: R_NOMATCH when it is an ordinary character, R_MOVED when a rule
+ * consumed text, R_ENDS when the statement ends, else what run() returns.
+ */
+static inline int
+apply_rules(lexer *lx, level *L, bool top, scan *sc, unsigned char b)
+{
+	const unsigned char *s = lx->s;
+	size_t		c = sc->c,
+				n = lx->n;
+	unsigned	f = lx->flags;
+	int			r;
+
+	if (b == '\n' && c > sc->win && L->kind != K_TOP && lx->memo_on &&
+		(r = line_checkpoint(lx, L, sc)) != R_NOMATCH)
+		return r;
+	if (b == '(')
+		return open_paren(L, sc);
+	if (b == ')')
+		return close_paren(lx, L, top, sc);
+	if (b == '\'' || b == '"' || b == '`')
+		return skip_quote(lx, top, sc, b);
+	if (c == sc->win && n - c > 9 && ci_eq(s + c, "delimiter", 9))
+		return delimiter_command(lx, L, top, sc);
+	if ((f & MIG_LEX_GO) && (r = go_command(lx, top, sc, b)) != R_NOMATCH)
+		return r;
+	/* rule 7: the delimiter beats dollar quotes, comments and BEGIN */
+	if (L->depth == 0 && b == (unsigned char) L->delim[0] &&
+		n - c >= L->dlen && memcmp(s + c, L->delim, L->dlen) == 0)
+	{
+		sc->te = sc->next = c + L->dlen;
+		return R_ENDS;
+	}
+	if (b == '$' && (f & MIG_LEX_DOLLAR) && (r = skip_dollar(lx, sc)) != R_NOMATCH)
+		return r;
+	if ((r = skip_comment(lx, L, sc, b)) != R_NOMATCH)
+		return r;
+	/* rule 12: END terminator inside a T-SQL BEGIN group */
+	if (L->et && endterm_at(s, L, sc->win, c))
+	{
+		sc->te = sc->next = c + 1;
+		return R_ENDS;
+	}
+	if ((b | 0x20) == 'b' && L->deflt &&
+		(f & (MIG_LEX_BEGIN | MIG_LEX_BEGIN_ATOMIC | MIG_LEX_BEGIN_TRYCATCH)))
+		return begin_header(lx, L, sc);
+	return R_NOMATCH;
+}
+
+/*
+ * Run level L until a statement ends, input ends, an error occurs or a
+ * BEGIN header needs its body scanned.  Atlas's Scanner.stmt, with the rules
+ * of §d.3 applied in order to each character; the class table skips the
+ * bytes no rule can start on.
+ */
+static int
+run(lexer *lx, level *L, bool top)
+{
+	const unsigned char *s = lx->s;
+	size_t		n = lx->n;
+	scan		sc;
+	int			r = R_NOMATCH;
+
+	if (L->fresh)
+		r = enter_stmt(lx, L);
+	else if (L->kind != K_TOP && lx->memo_on)
+		r = resume_stmt(lx, L, &sc);
+	sc.c = L->cur;
+	sc.win = L->win;
+	sc.tab = pick_table(lx, L);
+	if (r != R_ENDS)
+		sc.te = sc.next = 0;
+	while (r == R_NOMATCH || r == R_MOVED)
+	{
+		size_t		c = sc.c;
+		unsigned char b;
+
+		if (c > sc.win && sc.tab)
+			while (c < n && !sc.tab[s[c]])
+				c++;
+		sc.c = c;
+		if (c >= n)
+		{
+			r = at_eof(lx, L, top, &sc);
+			break;
+		}
+		b = s[c];
+		r = apply_rules(lx, L, top, &sc, b);
+		if (r == R_NOMATCH)		/* an ordinary character */
+			sc.c = c + (sc.tab ? 1 : (b < 0x80 ? 1 : go_width(s, c, n)));
+	}
+	if (r == R_ENDS)
+		return emit_stmt(lx, L, sc.win, sc.te, sc.next);
+	return r;
 }
 
 /*
@@ -1495,6 +1602,139 @@ push_level(lexer *lx)
 
 /* ---------------------------------------------------------------- API */
 
+/* Set up lx for one split; R_FAIL when the §d.2 directive line is bad. */
+static int
+lexer_init(lexer *lx, const char *src, size_t len, unsigned flags, mig_err *err)
+{
+	memset(lx, 0, sizeof(*lx));
+	lx->s = (const unsigned char *) (src ? src : "");
+	lx->n = src ? len : 0;
+	lx->flags = flags;
+	lx->err = err;
+	lx->nl.from = lx->cc.from = lx->dq.from = NONE;
+	build_tables(lx);
+	lx->caplv = 8;
+	lx->lv = mig_alloc(lx->caplv * sizeof(level));
+	if (lx->lv == NULL)
+		return R_NOMEM;
+	lx->nlv = 1;
+	return init_level(lx, &lx->lv[0], 0, K_TOP, true);
+}
+
+static void
+lexer_free(lexer *lx)
+{
+	while (lx->arena)
+	{
+		dblk	   *next = lx->arena->next;
+
+		mig_free(lx->arena);
+		lx->arena = next;
+	}
+	mig_free(lx->lv);
+	memo_free(&lx->starts);
+	memo_free(&lx->conts);
+	memo_free(&lx->dids);
+	mig_free(lx->dtext);
+	mig_free(lx->chains);
+	mig_free(lx->sres);
+	mig_free(lx->pend);
+}
+
+/* Hand a finished top-level statement [a, b) to the caller. */
+static int
+deliver(lexer *lx, size_t a, size_t b, mig_stmts *out, mig_lex_emit emit, void *arg)
+{
+	const char *text = (const char *) lx->s + a;
+	int			rc;
+
+	if (emit == NULL)
+		return push_stmt(out, text, b - a) == MIG_OK ? MIG_OK :
+			mig_err_set(lx->err, MIG_ENOMEM, "out of memory");
+	rc = emit(arg, text, b - a);
+	if (rc != MIG_OK)
+		mig_err_set(lx->err, rc, "statement splitting stopped");
+	return rc;
+}
+
+/*
+ * Nested level L's scan is over with outcome res (RES_FAIL or the end of
+ * its block): record it for every start it passed and pop it.  Returns
+ * where the parent's statement ends with the block, or NONE when it was not
+ * a block and the parent resumes after the BEGIN header.
+ */
+static size_t
+pop_level(lexer *lx, level *L, size_t res)
+{
+	size_t		np;
+
+	lx->chains[L->chain] = res;
+	np = res == RES_FAIL ? NONE : L->hdr + (res - L->base);
+
+	/*
+	 * BEGIN TRY's step back and a body's directive line land the parent
+	 * before where L stopped: it will read that again.
+	 */
+	if (np != NONE && np < L->win)
+		lx->memo_on = true;
+	lx->nlv--;
+	return np;
+}
+
+/*
+ * Level L stopped with r (R_EMIT, R_HIT, or a nested R_EOF / R_FAIL).
+ * Emit the statement at the top level; in a nested level, a statement that
+ * ends the block (§d.3 rules 13-15) ends the parent's statement too, which
+ * may close the grandparent's block, and so on up.  MIG_OK or an error
+ * (err set).
+ */
+static int
+close_stmt(lexer *lx, level *L, int r, mig_stmts *out, mig_lex_emit emit, void *arg)
+{
+	size_t		res = RES_PENDING,	/* R_EMIT: decided below */
+				a = lx->em_ts,
+				b = lx->em_te,
+				back,
+				np;
+
+	if (r == R_EOF || r == R_FAIL)
+	{
+		settle_stmt(lx, L, S_FAIL, 0, 0);
+
+		/*
+		 * Until a nested scan fails (or a block lands its parent short of
+		 * its end, pop_level()), no region is read twice, so no lookup
+		 * could hit: the memo starts here.
+		 */
+		lx->memo_on = true;
+		res = RES_FAIL;
+	}
+	else if (r == R_HIT)
+		res = lx->hit;
+	for (;;)
+	{
+		if (res == RES_PENDING)
+		{
+			finish_text(lx, L, &a, &b);
+			if (lx->nlv == 1)
+				return deliver(lx, a, b, out, emit, arg);
+			if (!block_end(lx, L->kind, a, b, &back))
+				return MIG_OK;
+			res = L->win - back;
+		}
+		np = pop_level(lx, L, res);
+		if (np == NONE)
+			return MIG_OK;
+		L = &lx->lv[lx->nlv - 1];
+		settle_stmt(lx, L, S_END, np, np);
+		a = L->win;
+		b = np;
+		L->win = L->cur = np;
+		L->fresh = true;
+		res = RES_PENDING;
+	}
+}
+
 /*
  * Split src into statements (§d).  The driver: run the top level; on a
  * BEGIN header push a nested level; when a nested level reaches its END
@@ -1509,150 +1749,40 @@ split(const char *src, size_t len, unsigned flags, mig_stmts *out,
 	int			rc = MIG_OK;
 	int			r;
 
-	memset(&lx, 0, sizeof(lx));
-	lx.s = (const unsigned char *) (src ? src : "");
-	lx.n = src ? len : 0;
-	lx.flags = flags;
-	lx.err = err;
-	lx.nl.from = lx.cc.from = lx.dq.from = NONE;
-	build_tables(&lx);
-
-	lx.caplv = 8;
-	lx.lv = mig_alloc(lx.caplv * sizeof(level));
-	if (lx.lv == NULL)
-		goto nomem;
-	lx.nlv = 1;
-	r = init_level(&lx, &lx.lv[0], 0, K_TOP, true);
-	if (r == R_NOMEM)
-		goto nomem;
-	if (r == R_FAIL)
-	{
-		rc = lx.code;
-		goto done;
-	}
-
-	for (;;)
+	r = lexer_init(&lx, src, len, flags, err);
+	while (r == R_OK)
 	{
 		level	   *L = &lx.lv[lx.nlv - 1];
-		size_t		res,
-					a,
-					b,
-					back;
+		bool		top = lx.nlv == 1;
 
-		r = run(&lx, L, lx.nlv == 1);
-		if (r == R_NOMEM)
-			goto nomem;
+		r = run(&lx, L, top);
 		if (r == R_PUSH)
 		{
+			/* on R_FAIL the parent carries on after the header */
 			r = push_level(&lx);
-			if (r == R_NOMEM)
-				goto nomem;
 			if (r == R_FAIL)
+			{
 				lx.memo_on = true;
-			continue;			/* on R_FAIL the parent carries on */
+				r = R_OK;
+			}
 		}
-		if (lx.nlv == 1)
+		else if (r == R_EOF && top)
+			break;
+		else if (r != R_NOMEM && !(r == R_FAIL && top))
 		{
-			if (r == R_EOF)
+			rc = close_stmt(&lx, L, r, out, emit, arg);
+			r = R_OK;
+			if (rc != MIG_OK)
 				break;
-			if (r == R_FAIL)
-			{
-				rc = lx.code;
-				goto done;
-			}
-		}
-		if (r == R_EOF || r == R_FAIL)
-		{
-			settle_stmt(&lx, L, S_FAIL, 0, 0);
-
-			/*
-			 * Until a nested scan fails (or a block lands its parent short
-			 * of its end, below), no region is read twice, so no lookup
-			 * could hit: the memo starts here.
-			 */
-			lx.memo_on = true;
-			res = RES_FAIL;
-		}
-		else if (r == R_HIT)
-			res = lx.hit;
-		else
-			res = RES_PENDING;	/* R_EMIT: decided below */
-
-		/* Emit, then pop every level whose block this statement closed. */
-		a = lx.em_ts;
-		b = lx.em_te;
-		for (;;)
-		{
-			level	   *P;
-			size_t		np;
-
-			if (res == RES_PENDING)
-			{
-				finish_text(&lx, L, &a, &b);
-				if (lx.nlv == 1)
-				{
-					if (emit)
-					{
-						if ((rc = emit(arg, src + a, b - a)) != MIG_OK)
-						{
-							mig_err_set(err, rc, "statement splitting stopped");
-							goto done;
-						}
-					}
-					else if (push_stmt(out, src + a, b - a) != MIG_OK)
-						goto nomem;
-					break;
-				}
-				if (!block_end(&lx, L->kind, a, b, &back))
-					break;
-				res = L->win - back;
-			}
-			/* L's scan is over: record it for every start it passed */
-			lx.chains[L->chain] = res;
-			np = res == RES_FAIL ? NONE : L->hdr + (res - L->base);
-
-			/*
-			 * BEGIN TRY's step back and a body's directive line land the
-			 * parent before where L stopped: it will read that again.
-			 */
-			if (np != NONE && np < L->win)
-				lx.memo_on = true;
-			lx.nlv--;
-			P = &lx.lv[lx.nlv - 1];
-			if (np == NONE)
-				break;			/* not a block: P resumes after the header */
-			/* the parent's statement ends with the block (rules 13-15) */
-			settle_stmt(&lx, P, S_END, np, np);
-			a = P->win;
-			b = np;
-			P->win = P->cur = np;
-			P->fresh = true;
-			L = P;
-			res = RES_PENDING;
 		}
 	}
-	goto done;
-
-nomem:
-	rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
-done:
+	if (r == R_NOMEM)
+		rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
+	else if (r == R_FAIL)
+		rc = lx.code;
 	if (rc != MIG_OK && out)
 		out->n = n0;
-	while (lx.arena)
-	{
-		dblk	   *next = lx.arena->next;
-
-		mig_free(lx.arena);
-		lx.arena = next;
-	}
-	mig_free(lx.lv);
-	memo_free(&lx.starts);
-	memo_free(&lx.conts);
-	memo_free(&lx.dids);
-	mig_free(lx.dtext);
-	mig_free(lx.chains);
-	mig_free(lx.sres);
-	mig_free(lx.pend);
+	lexer_free(&lx);
 	return rc;
 }
 
