@@ -24,7 +24,7 @@
 #include "utils/guc.h"
 #include "utils/resowner.h"
 
-#include "db.h"
+#include "engine.h"
 #include "run.h"
 
 /* ---------------------------------------------------------------- DSM layout */

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
+#include "engine.h"
 
 /* ---------------------------------------------------------------- rows */
 

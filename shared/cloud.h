@@ -26,7 +26,7 @@
 #ifndef MIG_CLOUD_H
 #define MIG_CLOUD_H
 
-#include "db.h"
+#include "engine.h"
 
 /* ---------------------------------------------------------------- archive (§c) */
 

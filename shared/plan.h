@@ -4,13 +4,13 @@
  *
  * Internal to the core: included by plan.c, apply.c and run.c (and the core
  * tests), never by a host.  A host gets plans only through mig_run() and
- * mig_status() (run.h); the headers a host includes are mig.h, db.h and
- * run.h.  `make lint` checks that no host file includes this one or cloud.h.
+ * mig_status() (run.h); the headers a host includes are mig.h, db.h,
+ * engine.h and run.h.  `make lint` checks that no host file includes this one or cloud.h.
  */
 #ifndef MIG_PLAN_H
 #define MIG_PLAN_H
 
-#include "db.h"
+#include "engine.h"
 
 /* An ordered list of files (pointers into a mig_dir). */
 typedef struct mig_plan {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "db.h"
+#include "engine.h"
 
 int64_t
 mig_now_ns(void)

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
+#include "engine.h"
 
 void
 mig_run_cfg_free(mig_run_cfg *c)

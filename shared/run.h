@@ -30,7 +30,7 @@
 #ifndef MIG_RUN_H
 #define MIG_RUN_H
 
-#include "db.h"
+#include "engine.h"
 
 /* What the history keeps of a run (atlas_migrate_runs). */
 typedef struct mig_run_row {

@@ -10,7 +10,7 @@
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
 
-#include "db.h"
+#include "engine.h"
 #include "run.h"
 
 /* Table names the extension owns (DESIGN §6.19: not counted as "dirty"). */

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "hcl_int.h"
-#include "db.h"
+#include "engine.h"
 
 /* "env \"prod\"" or "unlabelled env", for messages. */
 static void

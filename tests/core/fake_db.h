@@ -5,7 +5,7 @@
 #ifndef FAKE_DB_H
 #define FAKE_DB_H
 
-#include "db.h"
+#include "engine.h"
 
 typedef struct fake_db {
 	mig_db		base;
