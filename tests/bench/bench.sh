@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p build/bench
 cc -std=c99 -D_GNU_SOURCE -O2 -Ishared -o build/bench/split_bench tests/bench/split_bench.c \
-	build/core/*.o $(pkg-config --libs libcurl libcjson libcrypto)
+	$(find build/core -name "*.o" | sort) $(pkg-config --libs libcurl libcjson libcrypto)
 if [ "$(id -u)" = 0 ]; then
 	# make install writes the server's shared directories: the PostgreSQL
 	# tests of another checkout must not run meanwhile (tests/pg/run.sh)
