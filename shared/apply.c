@@ -314,6 +314,13 @@ fail(run *r, int rc)
 	return rc;
 }
 
+/* MIG_ENOMEM, with err saying "out of memory". */
+static int
+no_memory(run *r)
+{
+	return mig_err_set(r->err, MIG_ENOMEM, "out of memory");
+}
+
 static bool
 word_at(const char *s, size_t len, const char *w)
 {
@@ -877,342 +884,562 @@ ends_file_tx(const mig_stmt *st)
 	return word_at(st->text, st->len, "COMMIT") || word_at(st->text, st->len, "END");
 }
 
-/*
- * Execute one pending file.  Returns MIG_OK, or the error with the
- * statement's failure recorded in the applied entry.
- */
-static int
-exec_file(run *r, prep *p)
-{
-	mig_db	   *db = r->db;
-	mig_result *res = r->res;
-	const mig_file *f = p->file;
-	const bool	dry = r->cfg->dry_run;
-	const bool	own_tx = !dry && p->mode == MIG_TX_FILE;
-	const bool	per_stmt_rows = !dry && p->mode == MIG_TX_NONE;
-	bool		self_tx = false;	/* the file has its own BEGIN/COMMIT */
+/* What the steps of one file's execution share (exec_file). */
+typedef struct file_run {
+	prep	   *p;
+	const mig_file *f;
+	bool		own_tx;			/* tx mode file: a transaction of its own */
+	bool		per_stmt_rows;	/* tx mode none: a row with each statement */
+	bool		self_tx;		/* the file has its own BEGIN/COMMIT */
+	bool		final_written;	/* tx mode none: the finished row is written */
+	mig_rev		row;			/* the file's revision row as it stands */
+	mig_rev		start_row;		/* the row before the file ran */
+	mig_sha256	ph;				/* the partial hashes (§f.4) */
+	mig_buf		partial;		/* their JSON array so far, unterminated */
+	size_t		k;				/* statements applied before: skipped */
+	size_t		nsend;			/* statements sent: k.. */
+	int64_t		t0;
 	int64_t		committed_applied;	/* tx mode none: the row as committed */
 	size_t		committed_plen;
-	const mig_stmt *opened_by = NULL;	/* the statement that opened the file's transaction */
-	bool		final_written = false;
-	int64_t		attempts = 0;	/* lock retries of the file (none: of the statement) */
+	const mig_stmt *opened_by;	/* the statement that opened the file's
+								 * transaction */
+	int64_t		attempts;		/* lock retries of the file (none: of the
+								 * statement) */
+	mig_applied *a;				/* the file's entry in the result, once it
+								 * started */
+} file_run;
+
+/* §f.4 step 1: the file's row: the stored one (a failed attempt's too), else a new one. */
+static int
+file_row(run *r, file_run *fr)
+{
+	const mig_file *f = fr->f;
+	mig_rev    *row = &fr->row;
 	const mig_revs *rs = &r->revs;
 	long		ri = mig_revs_find(rs, f->version);
-	mig_rev		row;
-	mig_rev		start_row;
-	mig_applied *a = NULL;
-	mig_sha256	ph = {0};
-	mig_buf		partial;
-	char		(*stored)[MIG_B64_SHA256] = NULL;
-	size_t		nstored = 0,
-				k = 0,
-				i;
-	int64_t		t0;
-	int			rc = MIG_OK;
-	char		line[512],
-				dur[64];
-
-	memset(&row, 0, sizeof(row));
-	memset(&start_row, 0, sizeof(start_row));
-	mig_buf_init(&partial);
 
 	if (ri < 0 && (ri = mig_revs_find(&r->failed, f->version)) >= 0)
 		rs = &r->failed;
-
-	/* §f.4 step 1: reuse the stored row, else a new one. */
 	if (ri >= 0)
 	{
-		if (mig_rev_copy(&row, &rs->v[ri]) != MIG_OK)
-			goto oom;
-		k = row.applied > 0 ? (size_t) row.applied : 0;
+		if (mig_rev_copy(row, &rs->v[ri]) != MIG_OK)
+			return no_memory(r);
+		fr->k = row->applied > 0 ? (size_t) row->applied : 0;
 	}
 	else
 	{
-		row.type = MIG_REV_EXECUTED;
-		if (set_field(&row.version, f->version, strlen(f->version)) ||
-			set_field(&row.description, f->desc, strlen(f->desc)) ||
-			set_field(&row.error, "", 0) || set_field(&row.error_stmt, "", 0) ||
-			set_field(&row.partial_hashes, "null", 4))
-			goto oom;
+		row->type = MIG_REV_EXECUTED;
+		if (set_field(&row->version, f->version, strlen(f->version)) ||
+			set_field(&row->description, f->desc, strlen(f->desc)) ||
+			set_field(&row->error, "", 0) || set_field(&row->error_stmt, "", 0) ||
+			set_field(&row->partial_hashes, "null", 4))
+			return no_memory(r);
 	}
-	row.total = (int64_t) p->stmts.n;	/* DESIGN §6.4 */
-	if (set_field(&row.hash, f->hash, strlen(f->hash)) ||
-		set_field(&row.operator_version, MIG_OPERATOR_VERSION, strlen(MIG_OPERATOR_VERSION)))
-		goto oom;
-	if (row.partial_hashes == NULL && set_field(&row.partial_hashes, "null", 4))
-		goto oom;
-	if (row.error == NULL && set_field(&row.error, "", 0))
-		goto oom;
-	if (row.error_stmt == NULL && set_field(&row.error_stmt, "", 0))
-		goto oom;
-	t0 = mig_now_ns();
-	row.executed_at_ns = t0;
+	row->total = (int64_t) fr->p->stmts.n;	/* DESIGN §6.4 */
+	if (set_field(&row->hash, f->hash, strlen(f->hash)) ||
+		set_field(&row->operator_version, MIG_OPERATOR_VERSION, strlen(MIG_OPERATOR_VERSION)))
+		return no_memory(r);
+	if (row->partial_hashes == NULL && set_field(&row->partial_hashes, "null", 4))
+		return no_memory(r);
+	if (row->error == NULL && set_field(&row->error, "", 0))
+		return no_memory(r);
+	if (row->error_stmt == NULL && set_field(&row->error_stmt, "", 0))
+		return no_memory(r);
+	fr->t0 = mig_now_ns();
+	row->executed_at_ns = fr->t0;
+	return MIG_OK;
+}
 
-	/* §g.4 step 4: the resume check over the first k statements. */
-	if (k > 0 || per_stmt_rows)
+/*
+ * §g.4 step 4: the resume check: the first k statements must hash as the
+ * row's partial hashes say.  Leaves their hashes in fr->partial, and the
+ * digest running for tx mode none.
+ */
+static int
+resume_check(run *r, file_run *fr)
+{
+	const mig_stmts *stmts = &fr->p->stmts;
+	char		(*stored)[MIG_B64_SHA256] = NULL;
+	size_t		nstored = 0,
+				i;
+	int			rc = MIG_OK;
+
+	if ((fr->k > 0 || fr->per_stmt_rows) && mig_sha256_init(&fr->ph) != MIG_OK)
+		return no_memory(r);
+	if (fr->k == 0)
+		return MIG_OK;
+	if (parse_partial(fr->row.partial_hashes, &stored, &nstored) != MIG_OK)
 	{
-		if (mig_sha256_init(&ph) != MIG_OK)
-			goto oom;
+		rc = no_memory(r);
+		goto done;
 	}
-	if (k > 0)
+	mig_buf_putc(&fr->partial, '[');
+	for (i = 0; i < fr->k; i++)
 	{
-		if (parse_partial(row.partial_hashes, &stored, &nstored) != MIG_OK)
-			goto oom;
-		mig_buf_putc(&partial, '[');
-		for (i = 0; i < k; i++)
+		char		h[MIG_B64_SHA256];
+
+		if (i >= stmts->n || i >= nstored)
 		{
-			char		h[MIG_B64_SHA256];
-
-			if (i >= p->stmts.n || i >= nstored)
-			{
-				rc = mig_err_set(r->err, MIG_EHISTORY,
-								 "sql/migrate: history changed: statement %zu from file \"%.200s\" changed",
-								 i + 1, f->name);
-				goto done;
-			}
-			mig_sha256_update(&ph, p->stmts.v[i].text, p->stmts.v[i].len);
-			if (mig_sha256_peek_b64(&ph, h) != MIG_OK)
-				goto oom;
-			if (strcmp(h, stored[i]) != 0)
-			{
-				rc = mig_err_set(r->err, MIG_EHISTORY,
-								 "sql/migrate: history changed: statement %zu from file \"%.200s\" changed",
-								 i + 1, f->name);
-				mig_err_hint(r->err, "Statements that were already applied must not change; edit only the failed statement and the ones after it.");
-				goto done;
-			}
-			mig_buf_printf(&partial, "%s\"h1:%s\"", i ? "," : "", h);
+			rc = mig_err_set(r->err, MIG_EHISTORY,
+							 "sql/migrate: history changed: statement %zu from file \"%.200s\" changed",
+							 i + 1, fr->f->name);
+			goto done;
 		}
+		mig_sha256_update(&fr->ph, stmts->v[i].text, stmts->v[i].len);
+		if (mig_sha256_peek_b64(&fr->ph, h) != MIG_OK)
+		{
+			rc = no_memory(r);
+			goto done;
+		}
+		if (strcmp(h, stored[i]) != 0)
+		{
+			rc = mig_err_set(r->err, MIG_EHISTORY,
+							 "sql/migrate: history changed: statement %zu from file \"%.200s\" changed",
+							 i + 1, fr->f->name);
+			mig_err_hint(r->err, "Statements that were already applied must not change; edit only the failed statement and the ones after it.");
+			goto done;
+		}
+		mig_buf_printf(&fr->partial, "%s\"h1:%s\"", i ? "," : "", h);
 	}
-	if (mig_rev_copy(&start_row, &row) != MIG_OK)
-		goto oom;
-	committed_applied = (int64_t) k;
-	committed_plen = partial.len;
-	/* a file that manages its own transactions runs as written (DESIGN §6.7) */
-	for (i = 0; per_stmt_rows && i < p->stmts.n && !self_tx; i++)
-		self_tx = is_tx_control(&p->stmts.v[i]);
+done:
+	mig_free(stored);
+	return rc;
+}
 
-	/* The file starts: log it, record it. */
+/* The file starts: the row as it was, its entry in the result, its log line. */
+static int
+file_start(run *r, file_run *fr)
+{
+	prep	   *p = fr->p;
+	mig_result *res = r->res;
+	mig_applied *a;
+	size_t		i;
+	char		line[512];
+
+	if (mig_rev_copy(&fr->start_row, &fr->row) != MIG_OK)
+		return no_memory(r);
+	fr->committed_applied = (int64_t) fr->k;
+	fr->committed_plen = fr->partial.len;
+	/* a file that manages its own transactions runs as written (DESIGN §6.7) */
+	for (i = 0; fr->per_stmt_rows && i < p->stmts.n && !fr->self_tx; i++)
+		fr->self_tx = is_tx_control(&p->stmts.v[i]);
+
 	if (res->napplied == 0)
 		res->applied = mig_calloc(r->nprep, sizeof(mig_applied));
 	if (res->applied == NULL)
-		goto oom;
-	a = &res->applied[res->napplied++];
-	a->file = f;
-	a->start_ns = t0;
-	a->skipped = (int64_t) k;
+		return no_memory(r);
+	a = fr->a = &res->applied[res->napplied++];
+	a->file = fr->f;
+	a->start_ns = fr->t0;
+	a->skipped = (int64_t) fr->k;
 	/* the statements sent: k.. (the array is the file's; shifted down) */
 	a->stmts = p->stmts;
 	memset(&p->stmts, 0, sizeof(p->stmts));
-	if (k > 0)
+	if (fr->k > 0)
 	{
-		memmove(a->stmts.v, a->stmts.v + k, (a->stmts.n - k) * sizeof(mig_stmt));
-		a->stmts.n -= k;
+		memmove(a->stmts.v, a->stmts.v + fr->k, (a->stmts.n - fr->k) * sizeof(mig_stmt));
+		a->stmts.n -= fr->k;
 	}
+	fr->nsend = a->stmts.n;
+	snprintf(line, sizeof(line), "  -- migrating version %s", fr->f->version);
+	log_str(r, line, true);
+	return MIG_OK;
+}
+
+/* MIG_EINTR (err says so) when the host wants the run stopped. */
+static int
+check_interrupt(run *r)
+{
+	if (r->db->interrupted && r->db->interrupted(r->db))
+		return mig_err_set(r->err, MIG_EINTR, "canceling migration on request");
+	return MIG_OK;
+}
+
+/*
+ * Send one statement to the database (not on a dry run).  When db->exec
+ * fails, *exec_failed and r->exec_ns (how long it ran) say so, for the lock
+ * retries.
+ */
+static int
+send_stmt(run *r, const mig_stmt *st, bool *exec_failed)
+{
+	int64_t		x0;
+	int			rc;
+
+	if (r->cfg->dry_run)
+		return MIG_OK;
+	x0 = mig_now_ns();
+	if ((rc = r->db->exec(r->db, st->text, st->len, r->err)) != MIG_OK)
 	{
-		size_t		nsend = a->stmts.n;
+		*exec_failed = true;
+		r->exec_ns = mig_now_ns() - x0;
+	}
+	return rc;
+}
 
-		snprintf(line, sizeof(line), "  -- migrating version %s", f->version);
-		log_str(r, line, true);
+/*
+ * The file failed (a statement, or its transaction left open): undo it and
+ * leave the row §g.5 asks for.  Returns rc, or MIG_ENOMEM.
+ */
+static int
+file_failed(run *r, file_run *fr, int rc)
+{
+	mig_db	   *db = r->db;
+	const mig_file *f = fr->f;
+	mig_err		werr;
 
-attempt:
-		if (own_tx)
+	fr->a->end_ns = mig_now_ns();
+	fr->row.execution_time = fr->a->end_ns - fr->t0;
+	if (r->cfg->dry_run)
+		return rc;
+	mig_err_clear(&werr);
+	if (fr->p->mode == MIG_TX_NONE)
+	{
+		/* §g.5 none: the row keeps what was applied, and the error */
+		/* the statement's own transaction, or one the file opened, is undone */
+		if (r->in_tx || file_tx_open(r))
+			db->rollback(db, &werr);
+		r->in_tx = false;
+		if (row_committed(&fr->row, &fr->partial, fr->committed_applied,
+						  fr->committed_plen) != MIG_OK)
+			return no_memory(r);
+		mig_err_clear(&werr);
+		/* a failing write must not hide the statement's error */
+		db->write_revision(db, &fr->row, &werr);
+		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
+			r->max_version = f->version;
+		if (fr->row.applied > 0 && (r->reached == NULL || strcmp(f->version, r->reached) > 0))
+			r->reached = f->version;
+	}
+	else if (fr->p->mode == MIG_TX_FILE)
+	{
+		if (r->in_tx)
+		{
+			db->rollback(db, &werr);
+			r->in_tx = false;
+		}
+		if (r->max_version == NULL || strcmp(f->version, r->max_version) >= 0)
+		{
+			/* the newest: the error row, in autocommit: what was applied before + the error */
+			if (set_field(&fr->start_row.error, fr->row.error, strlen(fr->row.error)) ||
+				set_field(&fr->start_row.error_stmt, fr->row.error_stmt, strlen(fr->row.error_stmt)))
+				return no_memory(r);
+			fr->start_row.execution_time = fr->row.execution_time;
+			mig_err_clear(&werr);
+			if (db->write_revision(db, &fr->start_row, &werr) == MIG_OK)
+				r->max_version = f->version;
+		}
+	}
+	/* tx mode all: the caller rolls back everything; no row */
+	return rc;
+}
+
+/*
+ * The file stopped outside a statement (a row it could not write, a begin
+ * or commit that failed, the file_done hook): undo what is open.  Returns rc.
+ */
+static int
+file_abandon(run *r, file_run *fr, int rc)
+{
+	fr->a->end_ns = mig_now_ns();
+	if (r->in_tx || (fr->p->mode == MIG_TX_NONE && file_tx_open(r)))
+	{
+		mig_err		rerr;
+
+		r->db->rollback(r->db, &rerr);
+		r->in_tx = false;
+	}
+	return rc;
+}
+
+/*
+ * Statement i failed with rc (r->err): the file's entry, the log and the
+ * row record it, the error gets the wording of §g.4 step 6, and the file is
+ * undone (file_failed).
+ */
+static int
+stmt_failed(run *r, file_run *fr, size_t i, int rc)
+{
+	mig_applied *a = fr->a;
+	const mig_stmt *st = &a->stmts.v[i];
+	char		dbmsg[MIG_ERR_MSG];
+	char		state[6];
+	mig_buf		q;
+
+	a->stmts.n = i + 1;
+	memcpy(dbmsg, r->err->msg, sizeof(dbmsg));
+	a->error_text = mig_strdup(dbmsg);
+	a->error_stmt = mig_strndup(st->text, st->len);
+	log_failed_stmt(r, st);
+	log_error_line(r, dbmsg);
+	/* the row records the failure (§f.4 step 4) */
+	if (set_field(&fr->row.error, dbmsg, strlen(dbmsg)) ||
+		set_field(&fr->row.error_stmt, st->text, st->len))
+		return no_memory(r);
+	/* §g.4 step 6 wording */
+	mig_buf_init(&q);
+	mig_buf_goquote(&q, st->text, st->len > 1000 ? 1000 : st->len);
+	memcpy(state, r->err->sqlstate, sizeof(state));
+	mig_err_set(r->err, rc, "sql/migrate: executing statement %s from version \"%.200s\": %s",
+				q.data ? q.data : "", fr->f->version, dbmsg);
+	memcpy(r->err->sqlstate, state, sizeof(state));
+	lock_gave_up_note(r);
+	mig_buf_free(&q);
+	return file_failed(r, fr, rc);
+}
+
+/*
+ * Tx modes file and all, and dry runs: run statement i.  1: a lock timeout
+ * rolled a tx mode file file back, and it runs again (issue 11).
+ */
+static int
+tx_stmt(run *r, file_run *fr, size_t i)
+{
+	const mig_stmt *st = &fr->a->stmts.v[i];
+	bool		exec_failed = false;
+	int			rc,
+				lr;
+
+	log_stmt(r, st);
+	if ((rc = check_interrupt(r)) == MIG_OK)
+		rc = send_stmt(r, st, &exec_failed);
+	r->exec_failed = exec_failed;
+	if (rc == MIG_OK)
+		return MIG_OK;
+	if (exec_failed && fr->own_tx)
+	{
+		/* issue 11, tx mode file: roll the file back, run it again */
+		mig_err		rerr;
+
+		mig_err_clear(&rerr);
+		if (r->in_tx)
+			r->db->rollback(r->db, &rerr);
+		r->in_tx = false;
+		if ((lr = lock_retry(r, fr->f, st, &fr->attempts, "rolled back the file, which runs again")) > 0)
+			return 1;
+		if (lr < 0)
+			rc = lr;
+	}
+	else if (exec_failed)
+		r->failed_stmt = *st;	/* tx mode all: mig_apply_ex decides */
+	return stmt_failed(r, fr, i, rc);
+}
+
+/*
+ * Tx modes file and all, and every dry run (§g.4 step 5): the statements in
+ * order, in tx mode file inside a transaction of the file's own.
+ */
+static int
+tx_stmts(run *r, file_run *fr)
+{
+	mig_db	   *db = r->db;
+	size_t		i;
+	int			rc;
+
+	do
+	{
+		if (fr->own_tx)
 		{
 			if ((rc = db->begin(db, r->err)) != MIG_OK)
 			{
-				a->stmts.n = 0;
-				goto done;
+				fr->a->stmts.n = 0;
+				return rc;
 			}
 			r->in_tx = true;
 		}
-		if (per_stmt_rows && (rc = write_row(r, &row)) != MIG_OK)
+		rc = MIG_OK;
+		for (i = 0; i < fr->nsend && rc == MIG_OK; i++)
+			rc = tx_stmt(r, fr, i);
+	} while (rc == 1);			/* a lock timeout: the file again */
+	return rc;
+}
+
+/* Tx mode none: the row after statement i, written (§f.4 step 4). */
+static int
+write_stmt_row(run *r, file_run *fr, size_t i)
+{
+	int			rc;
+
+	if (advance_row(&fr->row, &fr->ph, &fr->partial, &fr->a->stmts.v[i],
+					(int64_t) (fr->k + i + 1), i + 1 == fr->nsend, fr->t0) != MIG_OK)
+		return no_memory(r);
+	if ((rc = write_row(r, &fr->row)) != MIG_OK)
+	{
+		fr->a->stmts.n = i + 1;
+		return file_abandon(r, fr, rc);
+	}
+	return MIG_OK;
+}
+
+/*
+ * Tx mode none (§g.5): one attempt at statement i, with its row.  1: a
+ * lock timeout rolled the statement back and it runs again (issue 11).
+ * *row_first: the row went first, into the COMMIT that ends the file's own
+ * transaction.
+ */
+static int
+none_stmt(run *r, file_run *fr, size_t i, bool *row_first)
+{
+	mig_db	   *db = r->db;
+	const mig_stmt *st = &fr->a->stmts.v[i];
+	bool		opened = false,
+				exec_failed = false;
+	int			rc,
+				lr;
+
+	rc = check_interrupt(r);
+	if (rc == MIG_OK && !fr->self_tx)
+	{
+		/* §g.5 none: the statement and its row commit together */
+		if (db->begin_stmt)
+			rc = db->begin_stmt(db, st->text, st->len, &opened, r->err);
+		else if ((rc = db->begin(db, r->err)) == MIG_OK)
+			opened = true;
+		if (rc != MIG_OK)
 		{
-			a->stmts.n = 0;
-			goto done;
+			fr->a->stmts.n = i + 1;
+			return file_abandon(r, fr, rc);
 		}
-
-		for (i = 0; i < nsend; i++)
+		r->in_tx = opened;
+	}
+	else if (rc == MIG_OK && ends_file_tx(st) && file_tx_open(r))
+	{
+		/* the file's own COMMIT: its row goes into what it commits */
+		*row_first = true;
+		if ((rc = write_stmt_row(r, fr, i)) != MIG_OK)
+			return rc;
+	}
+	if (rc == MIG_OK)
+		rc = send_stmt(r, st, &exec_failed);
+	r->exec_failed = exec_failed;
+	if (rc == MIG_OK && !*row_first)
+	{
+		if ((rc = write_stmt_row(r, fr, i)) != MIG_OK)
+			return rc;
+		/* a failing commit (a deferred constraint) is the statement's failure */
+		if (opened && (rc = db->commit(db, r->err)) == MIG_OK)
+			r->in_tx = false;
+	}
+	if (rc == MIG_OK)
+	{
+		if (i + 1 == fr->nsend)
+			fr->final_written = true;
+		if (!file_tx_open(r))
 		{
-			const mig_stmt *st = &a->stmts.v[i];
-			const int64_t applied = (int64_t) (k + i + 1);
-			const bool	last = i + 1 == nsend;
-			bool		opened = false;
-			bool		row_first = false;
-			bool		exec_failed;
-			int			lr;
-
-			log_stmt(r, st);
-again:
-			rc = MIG_OK;
-			exec_failed = false;
-			opened = false;
-			if (db->interrupted && db->interrupted(db))
-				rc = mig_err_set(r->err, MIG_EINTR, "canceling migration on request");
-			else if (per_stmt_rows && !self_tx)
-			{
-				/* §g.5 none: the statement and its row commit together */
-				if (db->begin_stmt)
-					rc = db->begin_stmt(db, st->text, st->len, &opened, r->err);
-				else if ((rc = db->begin(db, r->err)) == MIG_OK)
-					opened = true;
-				if (rc != MIG_OK)
-				{
-					a->stmts.n = i + 1;
-					goto failed_write;
-				}
-				r->in_tx = opened;
-			}
-			else if (per_stmt_rows && ends_file_tx(st) && file_tx_open(r))
-			{
-				/* the file's own COMMIT: its row goes into what it commits */
-				row_first = true;
-				if (advance_row(&row, &ph, &partial, st, applied, last, t0) != MIG_OK)
-					goto oom;
-				if ((rc = write_row(r, &row)) != MIG_OK)
-				{
-					a->stmts.n = i + 1;
-					goto failed_write;
-				}
-			}
-			if (rc == MIG_OK && !dry)
-			{
-				const int64_t x0 = mig_now_ns();
-
-				if ((rc = db->exec(db, st->text, st->len, r->err)) != MIG_OK)
-				{
-					exec_failed = true;
-					r->exec_ns = mig_now_ns() - x0;
-				}
-			}
-			r->exec_failed = exec_failed;
-			if (rc == MIG_OK && per_stmt_rows && !row_first)
-			{
-				if (advance_row(&row, &ph, &partial, st, applied, last, t0) != MIG_OK)
-					goto oom;
-				if ((rc = write_row(r, &row)) != MIG_OK)
-				{
-					a->stmts.n = i + 1;
-					goto failed_write;
-				}
-				/* a failing commit (a deferred constraint) is the statement's failure */
-				if (opened && (rc = db->commit(db, r->err)) == MIG_OK)
-					r->in_tx = false;
-			}
-			if (rc == MIG_OK && per_stmt_rows)
-			{
-				if (last)
-					final_written = true;
-				if (!file_tx_open(r))
-				{
-					committed_applied = applied;
-					committed_plen = partial.len;
-					opened_by = NULL;
-				}
-				else if (opened_by == NULL)
-					opened_by = st;
-				attempts = 0;
-			}
-			if (rc != MIG_OK && exec_failed && own_tx)
-			{
-				/* issue 11, tx mode file: roll the file back, run it again */
-				mig_err		rerr;
-
-				mig_err_clear(&rerr);
-				if (r->in_tx)
-					db->rollback(db, &rerr);
-				r->in_tx = false;
-				if ((lr = lock_retry(r, f, st, &attempts, "rolled back the file, which runs again")) > 0)
-					goto attempt;
-				if (lr < 0)
-					rc = lr;
-			}
-			else if (rc != MIG_OK && exec_failed && per_stmt_rows)
-			{
-				/* tx mode none: the statement again, unless a file's own transaction is open */
-				mig_err		rerr;
-
-				mig_err_clear(&rerr);
-				if (opened && r->in_tx)
-				{
-					db->rollback(db, &rerr);
-					r->in_tx = false;
-				}
-				if (!file_tx_open(r))
-				{
-					if ((lr = lock_retry(r, f, st, &attempts, "the statement runs again")) > 0)
-						goto again;
-					if (lr < 0)
-						rc = lr;
-				}
-			}
-			else if (rc != MIG_OK && exec_failed)
-				r->failed_stmt = *st;	/* tx mode all: mig_apply_ex decides */
-			if (rc != MIG_OK)
-			{
-				char		dbmsg[MIG_ERR_MSG];
-				mig_buf		q;
-
-				a->stmts.n = i + 1;
-				memcpy(dbmsg, r->err->msg, sizeof(dbmsg));
-				a->error_text = mig_strdup(dbmsg);
-				a->error_stmt = mig_strndup(st->text, st->len);
-				log_failed_stmt(r, st);
-				log_error_line(r, dbmsg);
-				/* the row records the failure (§f.4 step 4) */
-				if (set_field(&row.error, dbmsg, strlen(dbmsg)) ||
-					set_field(&row.error_stmt, st->text, st->len))
-					goto oom;
-				/* §g.4 step 6 wording */
-				mig_buf_init(&q);
-				mig_buf_goquote(&q, st->text, st->len > 1000 ? 1000 : st->len);
-				{
-					int			code = rc;
-					char		state[6];
-
-					memcpy(state, r->err->sqlstate, sizeof(state));
-					mig_err_set(r->err, code, "sql/migrate: executing statement %s from version \"%.200s\": %s",
-								q.data ? q.data : "", f->version, dbmsg);
-					memcpy(r->err->sqlstate, state, sizeof(state));
-					lock_gave_up_note(r);
-				}
-				mig_buf_free(&q);
-				goto failed;
-			}
+			fr->committed_applied = (int64_t) (fr->k + i + 1);
+			fr->committed_plen = fr->partial.len;
+			fr->opened_by = NULL;
 		}
-		if (per_stmt_rows && self_tx && file_tx_open(r))
-		{
-			/* a transaction the file opened is still open: never success without the work */
-			static const char left_open[] = "transaction left open at the end of the file; rolled back";
-			mig_buf		q;
-			const mig_stmt *st = opened_by ? opened_by : &a->stmts.v[nsend - 1];
+		else if (fr->opened_by == NULL)
+			fr->opened_by = st;
+		fr->attempts = 0;
+		return MIG_OK;
+	}
+	if (exec_failed)
+	{
+		/* the statement again, unless a file's own transaction is open */
+		mig_err		rerr;
 
-			mig_buf_init(&q);
-			mig_buf_goquote(&q, st->text, st->len > 200 ? 200 : st->len);
-			rc = mig_err_set(r->err, MIG_EDB,
-							 "migration file \"%.200s\" left the transaction it opened (statement %s) open at its end; it was rolled back",
-							 f->name, q.data ? q.data : "");
-			mig_buf_free(&q);
-			strcpy(r->err->sqlstate, "25001");
-			mig_err_hint(r->err, "End the transaction in the file with COMMIT, or remove its BEGIN.");
-			a->error_text = mig_strdup(left_open);
-			a->error_stmt = mig_strndup(st->text, st->len);
-			if (a->error_text)
-				log_error_line(r, a->error_text);
-			if (set_field(&row.error, left_open, strlen(left_open)) ||
-				set_field(&row.error_stmt, st->text, st->len))
-				goto oom;
-			goto failed;
+		mig_err_clear(&rerr);
+		if (opened && r->in_tx)
+		{
+			db->rollback(db, &rerr);
+			r->in_tx = false;
+		}
+		if (!file_tx_open(r))
+		{
+			if ((lr = lock_retry(r, fr->f, st, &fr->attempts, "the statement runs again")) > 0)
+				return 1;
+			if (lr < 0)
+				rc = lr;
 		}
 	}
+	return stmt_failed(r, fr, i, rc);
+}
 
-	/* §f.4 step 5: the file is complete. */
-	row.applied = row.total;
-	if (set_field(&row.partial_hashes, "null", 4) || set_field(&row.error, "", 0) ||
-		set_field(&row.error_stmt, "", 0))
-		goto oom;
-	row.execution_time = mig_now_ns() - t0;
-	if (!dry && !final_written && (rc = write_row(r, &row)) != MIG_OK)
-		goto failed_write;
+/*
+ * Tx mode none: a transaction the file opened is still open at its end:
+ * never success without the work (DESIGN §6.7).  Fails the file.
+ */
+static int
+left_open(run *r, file_run *fr)
+{
+	static const char msg[] = "transaction left open at the end of the file; rolled back";
+	mig_applied *a = fr->a;
+	const mig_stmt *st = fr->opened_by ? fr->opened_by : &a->stmts.v[fr->nsend - 1];
+	mig_buf		q;
+	int			rc;
+
+	mig_buf_init(&q);
+	mig_buf_goquote(&q, st->text, st->len > 200 ? 200 : st->len);
+	rc = mig_err_set(r->err, MIG_EDB,
+					 "migration file \"%.200s\" left the transaction it opened (statement %s) open at its end; it was rolled back",
+					 fr->f->name, q.data ? q.data : "");
+	mig_buf_free(&q);
+	strcpy(r->err->sqlstate, "25001");
+	mig_err_hint(r->err, "End the transaction in the file with COMMIT, or remove its BEGIN.");
+	a->error_text = mig_strdup(msg);
+	a->error_stmt = mig_strndup(st->text, st->len);
+	if (a->error_text)
+		log_error_line(r, a->error_text);
+	if (set_field(&fr->row.error, msg, strlen(msg)) ||
+		set_field(&fr->row.error_stmt, st->text, st->len))
+		return no_memory(r);
+	return file_failed(r, fr, rc);
+}
+
+/*
+ * Tx mode none (§g.5, §f.4 step 4): the row first, then each statement
+ * with its row.
+ */
+static int
+none_stmts(run *r, file_run *fr)
+{
+	size_t		i;
+	int			rc;
+
+	if ((rc = write_row(r, &fr->row)) != MIG_OK)
+	{
+		fr->a->stmts.n = 0;
+		return rc;
+	}
+	for (i = 0; i < fr->nsend; i++)
+	{
+		bool		row_first = false;
+
+		log_stmt(r, &fr->a->stmts.v[i]);
+		do
+			rc = none_stmt(r, fr, i, &row_first);
+		while (rc == 1);		/* a lock timeout: the statement again */
+		if (rc != MIG_OK)
+			return rc;
+	}
+	if (fr->self_tx && file_tx_open(r))
+		return left_open(r, fr);
+	return MIG_OK;
+}
+
+/*
+ * §f.4 step 5: the file is complete: the finished row, the file_done hook,
+ * the commit (tx mode file), the versions reached, the log's "ok".
+ */
+static int
+file_complete(run *r, file_run *fr)
+{
+	mig_result *res = r->res;
+	const mig_file *f = fr->f;
+	const bool	dry = r->cfg->dry_run;
+	int			rc;
+	char		line[512],
+				dur[64];
+
+	fr->row.applied = fr->row.total;
+	if (set_field(&fr->row.partial_hashes, "null", 4) || set_field(&fr->row.error, "", 0) ||
+		set_field(&fr->row.error_stmt, "", 0))
+		return no_memory(r);
+	fr->row.execution_time = mig_now_ns() - fr->t0;
+	if (!dry && !fr->final_written && (rc = write_row(r, &fr->row)) != MIG_OK)
+		return file_abandon(r, fr, rc);
 	if (!dry && r->hooks && r->hooks->file_done)
 	{
 		const char *reached = f->version;
@@ -1221,101 +1448,59 @@ again:
 			reached = r->max_version;
 		if ((rc = r->hooks->file_done(r->hooks->arg, res, res->files_ok + 1, reached,
 									  r->err)) != MIG_OK)
-			goto failed_write;
+			return file_abandon(r, fr, rc);
 	}
-	if (own_tx)
+	if (fr->own_tx)
 	{
-		if ((rc = db->commit(db, r->err)) != MIG_OK)
-		{
-			r->in_tx = false;
-			goto failed_write;
-		}
+		rc = r->db->commit(r->db, r->err);
 		r->in_tx = false;
+		if (rc != MIG_OK)
+			return file_abandon(r, fr, rc);
 	}
-	if (p->mode != MIG_TX_ALL || dry)
+	if (fr->p->mode != MIG_TX_ALL || dry)
 	{
 		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
 			r->max_version = f->version;
 		if (r->reached == NULL || strcmp(f->version, r->reached) > 0)
 			r->reached = f->version;
 	}
-	a->end_ns = mig_now_ns();
+	fr->a->end_ns = mig_now_ns();
 	res->files_ok++;
-	mig_fmt_duration(a->end_ns - a->start_ns, dur, sizeof(dur));
+	mig_fmt_duration(fr->a->end_ns - fr->a->start_ns, dur, sizeof(dur));
 	snprintf(line, sizeof(line), "  -- ok (%s)", dur);
 	log_str(r, line, false);
-	rc = MIG_OK;
-	goto done;
+	return MIG_OK;
+}
 
-failed:
-	a->end_ns = mig_now_ns();
-	row.execution_time = a->end_ns - t0;
-	if (dry)
-		goto done;
-	if (p->mode == MIG_TX_NONE)
+/*
+ * Execute one pending file (§g.4, §g.5).  Returns MIG_OK, or the error with
+ * the statement's failure recorded in the applied entry.
+ */
+static int
+exec_file(run *r, prep *p)
+{
+	file_run	fr;
+	mig_applied *a;
+	int			rc;
+
+	memset(&fr, 0, sizeof(fr));
+	fr.p = p;
+	fr.f = p->file;
+	fr.own_tx = !r->cfg->dry_run && p->mode == MIG_TX_FILE;
+	fr.per_stmt_rows = !r->cfg->dry_run && p->mode == MIG_TX_NONE;
+	mig_buf_init(&fr.partial);
+
+	if ((rc = file_row(r, &fr)) == MIG_OK &&
+		(rc = resume_check(r, &fr)) == MIG_OK &&
+		(rc = file_start(r, &fr)) == MIG_OK)
 	{
-		/* §g.5 none: the row keeps what was applied, and the error */
-		mig_err		werr;
-
-		mig_err_clear(&werr);
-		/* the statement's own transaction, or one the file opened, is undone */
-		if (r->in_tx || file_tx_open(r))
-			db->rollback(db, &werr);
-		r->in_tx = false;
-		if (row_committed(&row, &partial, committed_applied, committed_plen) != MIG_OK)
-			goto oom;
-		mig_err_clear(&werr);
-		/* a failing write must not hide the statement's error */
-		db->write_revision(db, &row, &werr);
-		if (r->max_version == NULL || strcmp(f->version, r->max_version) > 0)
-			r->max_version = f->version;
-		if (row.applied > 0 && (r->reached == NULL || strcmp(f->version, r->reached) > 0))
-			r->reached = f->version;
+		rc = fr.per_stmt_rows ? none_stmts(r, &fr) : tx_stmts(r, &fr);
+		if (rc == MIG_OK)
+			rc = file_complete(r, &fr);
 	}
-	else if (p->mode == MIG_TX_FILE)
-	{
-		mig_err		rerr;
-		bool		newest;
 
-		mig_err_clear(&rerr);
-		if (r->in_tx)
-		{
-			db->rollback(db, &rerr);
-			r->in_tx = false;
-		}
-		newest = r->max_version == NULL || strcmp(f->version, r->max_version) >= 0;
-		if (newest)
-		{
-			/* the error row, in autocommit: what was applied before + the error */
-			mig_err		werr;
-
-			if (set_field(&start_row.error, row.error, strlen(row.error)) ||
-				set_field(&start_row.error_stmt, row.error_stmt, strlen(row.error_stmt)))
-				goto oom;
-			start_row.execution_time = row.execution_time;
-			mig_err_clear(&werr);
-			if (db->write_revision(db, &start_row, &werr) == MIG_OK)
-				r->max_version = f->version;
-		}
-	}
-	/* tx mode all: the caller rolls back everything; no row */
-	goto done;
-
-failed_write:
-	a->end_ns = mig_now_ns();
-	if (r->in_tx || (p->mode == MIG_TX_NONE && file_tx_open(r)))
-	{
-		mig_err		rerr;
-
-		db->rollback(db, &rerr);
-		r->in_tx = false;
-	}
-	goto done;
-
-oom:
-	rc = mig_err_set(r->err, MIG_ENOMEM, "out of memory");
-done:
 	/* a file that started and failed outside a statement shows as failed */
+	a = fr.a;
 	if (rc != MIG_OK && a != NULL && a->error_text == NULL)
 	{
 		a->error_text = mig_strdup(r->err->msg);
@@ -1324,11 +1509,10 @@ done:
 		if (a->error_text)
 			log_error_line(r, a->error_text);
 	}
-	mig_sha256_free(&ph);
-	mig_buf_free(&partial);
-	mig_free(stored);
-	mig_rev_free(&row);
-	mig_rev_free(&start_row);
+	mig_sha256_free(&fr.ph);
+	mig_buf_free(&fr.partial);
+	mig_rev_free(&fr.row);
+	mig_rev_free(&fr.start_row);
 	return rc;
 }
 
@@ -1458,6 +1642,303 @@ compute_pending(run *r, mig_plan *plan)
 	return MIG_OK;
 }
 
+/*
+ * The run failed after its header: roll back what is open, record the
+ * error, write the footer (errors outside a file are shown only when no
+ * file started, §h.2).  Returns rc.
+ */
+static int
+run_failed(run *r, int rc)
+{
+	if (r->in_tx)
+	{
+		mig_err		rerr;
+
+		mig_err_clear(&rerr);
+		r->db->rollback(r->db, &rerr);
+		r->in_tx = false;
+	}
+	fail(r, rc);
+	r->res->end_ns = mig_now_ns();
+	log_footer(r, true);
+	return rc;
+}
+
+/* §g.1 steps 5 to 8: the lock, the revisions table, the cloud's identifier row, the history. */
+static int
+run_open(run *r)
+{
+	mig_db	   *db = r->db;
+	const mig_run_cfg *cfg = r->cfg;
+	int			rc;
+
+	/* §g.1 step 5: the lock (run.c takes it before the engine starts) */
+	if (!(r->hooks && r->hooks->lock_held))
+	{
+		if ((rc = db->lock(db, cfg->lock_timeout_ms, r->err)) != MIG_OK)
+		{
+			mig_err_prefix(r->err, "acquiring database lock: ");
+			return rc;
+		}
+		r->locked = true;
+	}
+
+	/* step 7: the revisions table (not on dry run, DESIGN §6.12) */
+	if (!cfg->dry_run && (rc = db->init_revisions(db, cfg->revisions_schema, r->err)) != MIG_OK)
+		return rc;
+	/* step 8: the identifier row when reporting to the cloud (§f.5) */
+	if (!cfg->dry_run && cfg->cloud && cfg->cloud_dir && db->target_id &&
+		(rc = db->target_id(db, r->res->target_id, r->err)) != MIG_OK)
+		return rc;
+	r->res->start_ns = mig_now_ns();
+
+	if ((rc = db->read_revisions(db, cfg->revisions_schema, &r->revs, r->err)) != MIG_OK)
+		return rc;
+	return split_failed(r);
+}
+
+/*
+ * §g.1 steps 9 and 10: the pending files, into the result, and the current
+ * version; with nothing pending the run ends here (status
+ * MIG_RUN_NOTHING).  A failure here prints no log (§h.2).
+ */
+static int
+run_plan(run *r)
+{
+	mig_result *res = r->res;
+	mig_plan	plan = {0};
+	size_t		i;
+	int			rc;
+
+	/* step 9: pending files */
+	if ((rc = compute_pending(r, &plan)) != MIG_OK)
+		goto done;
+	/* the current version: the greatest revision, a new baseline row included */
+	for (i = 0; i < r->revs.n; i++)
+		if (r->max_version == NULL || strcmp(r->revs.v[i].version, r->max_version) > 0)
+			r->max_version = r->revs.v[i].version;
+	if (r->max_version && (res->current = mig_strdup(r->max_version)) == NULL)
+	{
+		rc = no_memory(r);
+		goto done;
+	}
+	r->reached = r->max_version;
+
+	/* step 10: nothing to do */
+	if (plan.n == 0)
+	{
+		log_str(r, "No migration files to execute", false);
+		res->status = MIG_RUN_NOTHING;
+		res->end_ns = mig_now_ns();
+		goto done;
+	}
+	res->pending = (const mig_file **) plan.v;
+	res->npending = plan.n;
+	memset(&plan, 0, sizeof(plan));
+	res->target = mig_strdup(res->pending[res->npending - 1]->version);
+	if (res->target == NULL)
+		rc = no_memory(r);
+done:
+	mig_plan_free(&plan);
+	return rc;
+}
+
+/*
+ * §g.1 step 12: the header, then every file checked before anything runs,
+ * then the pre-flight check, where the run runs and with its lock held.
+ */
+static int
+run_checks(run *r)
+{
+	const mig_run_cfg *cfg = r->cfg;
+	int			rc;
+
+	log_header(r);
+	if ((rc = prepare(r)) != MIG_OK)
+		return run_failed(r, rc);
+	if (r->db->check && (cfg->dry_run || cfg->check != MIG_SEV_NONE ||
+						 (r->hooks && r->hooks->check_only)) &&
+		(rc = preflight(r)) != MIG_OK)
+		return run_failed(r, rc);
+	return MIG_OK;
+}
+
+/* Tx mode all with lock retries: a retry runs every file again, so keep their statements. */
+static int
+save_stmts(run *r)
+{
+	size_t		i;
+
+	r->saved = mig_calloc(r->nprep ? r->nprep : 1, sizeof(mig_stmts));
+	if (r->saved == NULL)
+		return no_memory(r);
+	for (i = 0; i < r->nprep; i++)
+		if (stmts_copy(&r->saved[i], &r->preps[i].stmts) != MIG_OK)
+			return no_memory(r);
+	return MIG_OK;
+}
+
+/*
+ * Tx mode all, a file failed with rc in a statement (issue 11): roll back
+ * every file; when the statement gave up waiting for a lock with retries
+ * left, begin again and return 1: every file runs again.  Else the run's
+ * error.
+ */
+static int
+retry_all(run *r, int rc, int64_t *attempts)
+{
+	mig_db	   *db = r->db;
+	mig_err		rerr;
+	int			lr;
+
+	mig_err_clear(&rerr);
+	db->rollback(db, &rerr);
+	r->in_tx = false;
+	lr = lock_retry(r, r->res->applied[r->res->napplied - 1].file, &r->failed_stmt,
+					attempts, "rolled back the transaction of all files, which run again");
+	if (lr < 0)
+		return lr;
+	if (lr == 0)
+	{
+		lock_gave_up_note(r);
+		return rc;
+	}
+	if ((rc = restart_all(r)) != MIG_OK)
+		return rc;
+	if ((rc = db->begin(db, r->err)) != MIG_OK)
+		return rc;
+	r->in_tx = true;
+	return 1;
+}
+
+/* Every prepared file in order, from the first again when retry_all says so. */
+static int
+exec_files(run *r)
+{
+	int64_t		all_attempts = 0;	/* tx mode all: lock retries of the run */
+	size_t		i;
+	int			rc;
+
+	for (i = 0; i < r->nprep; i++)
+	{
+		if ((rc = exec_file(r, &r->preps[i])) == MIG_OK)
+			continue;
+		/* issue 11, tx mode all: roll everything back, run every file again */
+		if (!(r->saved && r->in_tx && r->exec_failed))
+			return rc;
+		if ((rc = retry_all(r, rc, &all_attempts)) != 1)
+			return rc;
+		i = (size_t) -1;		/* from the first file again */
+	}
+	return MIG_OK;
+}
+
+/* Tx mode all: commit; now every file is applied. */
+static int
+commit_all(run *r)
+{
+	mig_result *res = r->res;
+	size_t		i;
+	int			rc;
+
+	if (!r->in_tx)
+		return MIG_OK;
+	r->in_tx = false;
+	if ((rc = r->db->commit(r->db, r->err)) != MIG_OK)
+		return rc;
+	/* tx all: now everything is committed */
+	for (i = 0; i < res->napplied; i++)
+		if (r->max_version == NULL || strcmp(res->applied[i].file->version, r->max_version) > 0)
+			r->max_version = res->applied[i].file->version;
+	r->reached = r->max_version;
+	return MIG_OK;
+}
+
+/* §g.1 step 13: execute every file, then the footer. */
+static int
+run_exec(run *r)
+{
+	mig_db	   *db = r->db;
+	const mig_run_cfg *cfg = r->cfg;
+	int			rc;
+
+	if (cfg->stmt_lock_timeout_ms > 0 && !cfg->dry_run)
+	{
+		/* issue 11: each statement waits at most this long for a lock */
+		if (db->set_stmt_lock_timeout &&
+			(rc = db->set_stmt_lock_timeout(db, cfg->stmt_lock_timeout_ms, r->err)) != MIG_OK)
+			return run_failed(r, rc);
+		r->rng = (uint64_t) mig_now_ns() | 1;
+		if (cfg->tx_mode == MIG_TX_ALL && (rc = save_stmts(r)) != MIG_OK)
+			return rc;
+	}
+	if (cfg->tx_mode == MIG_TX_ALL && !cfg->dry_run)
+	{
+		if ((rc = db->begin(db, r->err)) != MIG_OK)
+			return run_failed(r, rc);
+		r->in_tx = true;
+	}
+	if ((rc = exec_files(r)) != MIG_OK || (rc = commit_all(r)) != MIG_OK)
+		return run_failed(r, rc);
+	r->res->status = MIG_RUN_SUCCEEDED;
+	r->res->end_ns = mig_now_ns();
+	log_footer(r, false);
+	return MIG_OK;
+}
+
+/*
+ * The end of every run: the result's versions, the statement lock timeout
+ * reset, the lock released (its failure is the run's error when there was
+ * none), the run's memory freed.
+ */
+static int
+run_close(run *r, int rc)
+{
+	mig_db	   *db = r->db;
+	const mig_run_cfg *cfg = r->cfg;
+	mig_result *res = r->res;
+	size_t		i;
+
+	if (rc != MIG_OK)
+		fail(r, rc);
+	if (res->end_ns == 0)
+		res->end_ns = mig_now_ns();
+	if (r->max_version && res->current_after == NULL)
+		res->current_after = mig_strdup(r->max_version);
+	if (r->reached && res->reached == NULL)
+		res->reached = mig_strdup(r->reached);
+	if (cfg->stmt_lock_timeout_ms > 0 && !cfg->dry_run && db->set_stmt_lock_timeout)
+	{
+		mig_err		terr;
+
+		mig_err_clear(&terr);
+		db->set_stmt_lock_timeout(db, 0, &terr);
+	}
+	if (r->locked)
+	{
+		mig_err		uerr;
+
+		mig_err_clear(&uerr);
+		if (db->unlock(db, &uerr) != MIG_OK && rc == MIG_OK)
+		{
+			*r->err = uerr;
+			rc = fail(r, uerr.code);
+		}
+	}
+	for (i = 0; i < r->nprep; i++)
+	{
+		mig_stmts_free(&r->preps[i].stmts);
+		if (r->saved)
+			mig_stmts_free(&r->saved[i]);
+	}
+	mig_free(r->preps);
+	mig_free(r->saved);
+	mig_revs_free(&r->revs);
+	mig_revs_free(&r->failed);
+	mig_buf_free(&r->line);
+	return rc;
+}
+
 int
 mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 		  mig_result *res, mig_err *err)
@@ -1465,15 +1946,13 @@ mig_apply(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	return mig_apply_ex(db, dir, cfg, NULL, res, err);
 }
 
+/* §g.1: the run, step by step (steps 1 to 4 are the host's and run.c's). */
 int
 mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 			 const mig_apply_hooks *hooks, mig_result *res, mig_err *err)
 {
 	run			r;
-	mig_plan	plan = {0};
 	int			rc;
-	size_t		i;
-	int64_t		all_attempts = 0;	/* tx mode all: lock retries of the run */
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
@@ -1486,221 +1965,19 @@ mig_apply_ex(mig_db *db, const mig_dir *dir, const mig_run_cfg *cfg,
 	res->start_ns = mig_now_ns();
 
 	if (cfg->has_amount && cfg->amount < 1)
-	{
 		rc = mig_err_set(err, MIG_EINVAL, "cannot apply '%lld' migration files", (long long) cfg->amount);
-		goto out;
-	}
-
-	/* §g.1 step 5: the lock (run.c takes it before the engine starts) */
-	if (!(hooks && hooks->lock_held))
+	else if ((rc = run_open(&r)) == MIG_OK &&
+			 (rc = run_plan(&r)) == MIG_OK && res->status != MIG_RUN_NOTHING &&
+			 (rc = run_checks(&r)) == MIG_OK)
 	{
-		if ((rc = db->lock(db, cfg->lock_timeout_ms, err)) != MIG_OK)
+		if (hooks && hooks->check_only)
 		{
-			mig_err_prefix(err, "acquiring database lock: ");
-			goto out;
+			/* the pre-flight check alone: nothing runs */
+			res->status = MIG_RUN_SUCCEEDED;
+			res->end_ns = mig_now_ns();
 		}
-		r.locked = true;
+		else
+			rc = run_exec(&r);
 	}
-
-	/* step 7: the revisions table (not on dry run, DESIGN §6.12) */
-	if (!cfg->dry_run && (rc = db->init_revisions(db, cfg->revisions_schema, err)) != MIG_OK)
-		goto out;
-	/* step 8: the identifier row when reporting to the cloud (§f.5) */
-	if (!cfg->dry_run && cfg->cloud && cfg->cloud_dir && db->target_id &&
-		(rc = db->target_id(db, res->target_id, err)) != MIG_OK)
-		goto out;
-	res->start_ns = mig_now_ns();
-
-	if ((rc = db->read_revisions(db, cfg->revisions_schema, &r.revs, err)) != MIG_OK)
-		goto out;
-	if ((rc = split_failed(&r)) != MIG_OK)
-		goto out;
-
-	/* step 9: pending files; a failure here prints no log (§h.2) */
-	if ((rc = compute_pending(&r, &plan)) != MIG_OK)
-		goto out;
-	/* the current version: the greatest revision, a new baseline row included */
-	for (i = 0; i < r.revs.n; i++)
-		if (r.max_version == NULL || strcmp(r.revs.v[i].version, r.max_version) > 0)
-			r.max_version = r.revs.v[i].version;
-	if (r.max_version && (res->current = mig_strdup(r.max_version)) == NULL)
-		goto oom;
-	r.reached = r.max_version;
-
-	/* step 10: nothing to do */
-	if (plan.n == 0)
-	{
-		log_str(&r, "No migration files to execute", false);
-		res->status = MIG_RUN_NOTHING;
-		res->end_ns = mig_now_ns();
-		rc = MIG_OK;
-		goto out;
-	}
-	res->pending = (const mig_file **) plan.v;
-	res->npending = plan.n;
-	memset(&plan, 0, sizeof(plan));
-	res->target = mig_strdup(res->pending[res->npending - 1]->version);
-	if (res->target == NULL)
-		goto oom;
-
-	/* step 12: the header, then every file checked before anything runs */
-	log_header(&r);
-	if ((rc = prepare(&r)) != MIG_OK)
-	{
-		fail(&r, rc);
-		res->end_ns = mig_now_ns();
-		log_footer(&r, true);
-		goto out;
-	}
-
-	/* the pre-flight check, where the run runs and with its lock held */
-	if (db->check && (cfg->dry_run || cfg->check != MIG_SEV_NONE ||
-					  (hooks && hooks->check_only)) &&
-		(rc = preflight(&r)) != MIG_OK)
-	{
-		fail(&r, rc);
-		res->end_ns = mig_now_ns();
-		log_footer(&r, true);
-		goto out;
-	}
-	if (hooks && hooks->check_only)
-	{
-		res->status = MIG_RUN_SUCCEEDED;
-		res->end_ns = mig_now_ns();
-		rc = MIG_OK;
-		goto out;
-	}
-
-	/* step 13: execute */
-	if (cfg->stmt_lock_timeout_ms > 0 && !cfg->dry_run)
-	{
-		/* issue 11: each statement waits at most this long for a lock */
-		if (db->set_stmt_lock_timeout &&
-			(rc = db->set_stmt_lock_timeout(db, cfg->stmt_lock_timeout_ms, err)) != MIG_OK)
-			goto failed;
-		r.rng = (uint64_t) mig_now_ns() | 1;
-		if (cfg->tx_mode == MIG_TX_ALL)
-		{
-			/* a retry runs every file again: keep their statements */
-			r.saved = mig_calloc(r.nprep ? r.nprep : 1, sizeof(mig_stmts));
-			if (r.saved == NULL)
-				goto oom;
-			for (i = 0; i < r.nprep; i++)
-				if (stmts_copy(&r.saved[i], &r.preps[i].stmts) != MIG_OK)
-					goto oom;
-		}
-	}
-	if (cfg->tx_mode == MIG_TX_ALL && !cfg->dry_run)
-	{
-		if ((rc = db->begin(db, err)) != MIG_OK)
-			goto failed;
-		r.in_tx = true;
-	}
-	for (i = 0; i < r.nprep; i++)
-	{
-		if ((rc = exec_file(&r, &r.preps[i])) != MIG_OK)
-		{
-			if (r.saved && r.in_tx && r.exec_failed)
-			{
-				/* issue 11, tx mode all: roll everything back, run every file again */
-				mig_err		rerr;
-				int			lr;
-
-				mig_err_clear(&rerr);
-				db->rollback(db, &rerr);
-				r.in_tx = false;
-				lr = lock_retry(&r, res->applied[res->napplied - 1].file, &r.failed_stmt,
-								&all_attempts, "rolled back the transaction of all files, which run again");
-				if (lr > 0)
-				{
-					if ((rc = restart_all(&r)) != MIG_OK)
-						goto failed;
-					if ((rc = db->begin(db, err)) != MIG_OK)
-						goto failed;
-					r.in_tx = true;
-					i = (size_t) -1;	/* from the first file again */
-					continue;
-				}
-				if (lr < 0)
-					rc = lr;
-				else
-					lock_gave_up_note(&r);
-			}
-			goto failed;
-		}
-	}
-	if (r.in_tx)
-	{
-		r.in_tx = false;
-		if ((rc = db->commit(db, err)) != MIG_OK)
-			goto failed;
-		/* tx all: now everything is committed */
-		for (i = 0; i < res->napplied; i++)
-			if (r.max_version == NULL || strcmp(res->applied[i].file->version, r.max_version) > 0)
-				r.max_version = res->applied[i].file->version;
-		r.reached = r.max_version;
-	}
-	res->status = MIG_RUN_SUCCEEDED;
-	res->end_ns = mig_now_ns();
-	log_footer(&r, false);
-	rc = MIG_OK;
-	goto out;
-
-failed:
-	if (r.in_tx)
-	{
-		mig_err		rerr;
-
-		mig_err_clear(&rerr);
-		db->rollback(db, &rerr);
-		r.in_tx = false;
-	}
-	fail(&r, rc);
-	res->end_ns = mig_now_ns();
-	/* errors outside a file are shown only when no file started (§h.2) */
-	log_footer(&r, true);
-	goto out;
-
-oom:
-	rc = mig_err_set(err, MIG_ENOMEM, "out of memory");
-out:
-	if (rc != MIG_OK)
-		fail(&r, rc);
-	if (res->end_ns == 0)
-		res->end_ns = mig_now_ns();
-	if (r.max_version && res->current_after == NULL)
-		res->current_after = mig_strdup(r.max_version);
-	if (r.reached && res->reached == NULL)
-		res->reached = mig_strdup(r.reached);
-	if (cfg->stmt_lock_timeout_ms > 0 && !cfg->dry_run && db->set_stmt_lock_timeout)
-	{
-		mig_err		terr;
-
-		mig_err_clear(&terr);
-		db->set_stmt_lock_timeout(db, 0, &terr);
-	}
-	if (r.locked)
-	{
-		mig_err		uerr;
-
-		mig_err_clear(&uerr);
-		if (db->unlock(db, &uerr) != MIG_OK && rc == MIG_OK)
-		{
-			*err = uerr;
-			rc = fail(&r, uerr.code);
-		}
-	}
-	for (i = 0; i < r.nprep; i++)
-	{
-		mig_stmts_free(&r.preps[i].stmts);
-		if (r.saved)
-			mig_stmts_free(&r.saved[i]);
-	}
-	mig_free(r.preps);
-	mig_free(r.saved);
-	mig_plan_free(&plan);
-	mig_revs_free(&r.revs);
-	mig_revs_free(&r.failed);
-	mig_buf_free(&r.line);
-	return rc;
+	return run_close(&r, rc);
 }
