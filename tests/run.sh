@@ -53,6 +53,17 @@ run_suite() {
 	grep -Ei '^(not )?ok [0-9]+.*# skip' "$log" | sed 's/^/    /' | head -20
 }
 
+# the structure rules (issue 14): no C function over 150 lines, hosts
+# include only the core's public headers
+lint_tap() {
+	if make --no-print-directory -s lint; then
+		echo "ok 1 - make lint: no C function over 150 lines; hosts include only mig.h, db.h, engine.h, run.h"
+	else
+		echo "not ok 1 - make lint (above: what is over the limit)"
+	fi
+}
+run_suite "lint" lint_tap
+
 export CMOCKA_MESSAGE_OUTPUT=TAP
 for t in build/tests/test_*; do
 	[ -x "$t" ] && run_suite "core/$(basename "$t")" "$t"
