@@ -41,7 +41,7 @@ const mig_opt_def mig_opt_defs[MIG_NOPTS] = {
 	{MIG_OPT_STMT_LOCK_TIMEOUT, "statement_lock_timeout", MIG_KIND_DURATION, "text", NULL, true, "off (1s with lock_retries)",
 	"how long each statement may wait for a table lock before the file is retried"},
 	{MIG_OPT_LOCK_RETRIES, "lock_retries", MIG_KIND_COUNT, "integer", NULL, true, "0 (10 with statement_lock_timeout)",
-	"how many more times a file is run after a statement lock timeout"},
+	"how many more times a file (tx_mode all: the run; txmode none: the statement) runs after a statement lock timeout"},
 	{MIG_OPT_PREFLIGHT, "preflight", MIG_KIND_SEVERITY, "text", NULL, true, "off",
 	"off, info, warning or error: refuse to start when a pre-flight finding is at least this severe"},
 	{MIG_OPT_VARS, "vars", MIG_KIND_VARS, "jsonb", NULL, false, "none",
