@@ -78,16 +78,6 @@ lr_reader_stop() {
 	lr_reap "$LR_READER_BG"
 }
 
-# lr_wait_notices SECONDS FILE PATTERN COUNT: until FILE has COUNT lines matching PATTERN
-lr_wait_notices() {
-	local deadline=$(($(now_ms) + $1 * 1000))
-	while [ "$(now_ms)" -lt "$deadline" ]; do
-		[ "$(grep -c -- "$3" "$2" 2>/dev/null)" -ge "$4" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # lr_max_wait DB T0_MS T1_MS: the longest wait of a SELECT that started in [T0, T1], in ms
 lr_max_wait() {
 	q "$1" "SELECT COALESCE(round(max(wait) * 1000), -1)::bigint FROM lr_reads WHERE at BETWEEN to_timestamp($2 / 1000.0) AND to_timestamp($3 / 1000.0)"
@@ -104,7 +94,7 @@ if lr_db lr_main lr_file && lr_reader lr_main && lr_hold lr_main; then
 	mig=$!
 	t_mig=$(now_ms)
 	# hold through five retries (a few seconds), then commit
-	if lr_wait_notices 60 "$LOG/lr_main.err" "$RETRY" 5; then
+	if wait_file 60 "$LOG/lr_main.err" "$RETRY" 5; then
 		t_rel=$(now_ms)
 		lr_release
 		lr_reap "$mig"
@@ -205,7 +195,7 @@ lr_retry_twice() {
 	( "${PSQL[@]}" -d "$db" -At "$@" >"$LOG/$out.out" 2>"$LOG/$out.err" ) &
 	BG_PIDS+=($!)
 	local mig=$!
-	lr_wait_notices 60 "$LOG/$out.err" "$RETRY" 2
+	wait_file 60 "$LOG/$out.err" "$RETRY" 2
 	local rc=$?
 	lr_release
 	lr_reap "$mig"
@@ -256,7 +246,7 @@ if lr_db lr_cancel lr_file && lr_hold lr_cancel; then
 	( PGAPPNAME=lr-applier "${PSQL[@]}" -d lr_cancel -At -c "SELECT atlas_migrate_apply('dev', $LR_OPTS)" >"$LOG/lr_cancel.out" 2>"$LOG/lr_cancel.err" ) &
 	BG_PIDS+=($!)
 	mig=$!
-	if lr_wait_notices 60 "$LOG/lr_cancel.err" "$RETRY" 1; then
+	if wait_file 60 "$LOG/lr_cancel.err" "$RETRY" 1; then
 		q lr_cancel "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'lr-applier' AND datname = current_database()" >/dev/null
 		wait_until 10 lr_cancel "NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND (application_name = 'lr-applier' OR backend_type = 'atlas_migrate worker'))"
 		ended=$?
