@@ -11,11 +11,34 @@
 #   wait_value SECONDS DB QUERY [WHAT]    until QUERY returns a row; prints its value
 #   wait_file SECONDS FILE PATTERN [N]    until FILE holds N lines matching PATTERN
 #   wait_pid SECONDS PID [WHAT]           until the background process PID has ended
+# TAP output for the suites that source it (ok, not_ok, skip, check; N and
+# FAILED count them).
+#
 # SECONDS is a generous deadline, not an expected duration: on timeout they
 # print "# timed out after SECONDS s waiting for WHAT" (a TAP comment) and
 # return 1, so the test that called them fails naming what never came.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+# ---------------------------------------------------------------- TAP
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+# not_ok NAME [COMMENT LINE...]
+not_ok() {
+	N=$((N + 1))
+	FAILED=$((FAILED + 1))
+	echo "not ok $N - $1"
+	shift
+	for line in "$@"; do echo "#   $line"; done
+}
+skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
+# check NAME COMMAND...: ok when the command succeeds
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
 PG_CLUSTER_DIR=
 
 # A TCP port nothing listens on (checked by binding it).

@@ -16,22 +16,6 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 . tests/pg/lib.sh
 
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() {
-	N=$((N + 1))
-	FAILED=$((FAILED + 1))
-	echo "not ok $N - $1"
-	shift
-	for line in "$@"; do echo "#   $line"; done
-}
-skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
 loud_skip() {
 	echo "################################################################"
 	echo "# WARNING: Debian package test SKIPPED: $1"
