@@ -538,12 +538,36 @@ hcl_parse_number(const char *s, size_t len, double *out)
 	return *out == *out && *out - *out == 0;
 }
 
+/*
+ * After an item of a call's arguments or a list: "," (another item may
+ * follow) or the closing bracket (*end).  what names the sequence in the
+ * error for anything else.
+ */
+static int
+item_separator(parser *p, int close, const char *what, bool *end)
+{
+	tok			t;
+	int			rc;
+
+	*end = false;
+	if ((rc = hcl_lex(p, &t)) != MIG_OK)
+		return rc;
+	if (close == ')' && hcl_is_op(&t, OP_ELLIPSIS))
+		return hcl_perr(p, t.line, t.col, "expanding arguments with \"...\" is not supported");
+	if (!hcl_is_op(&t, ',') && !hcl_is_op(&t, close))
+		return hcl_expected(p, &t, what);
+	*end = hcl_is_op(&t, close);
+	hcl_take(p, &t);
+	return MIG_OK;
+}
+
 static int
 parse_call(parser *p, const tok *name, expr **out)
 {
 	expr	   *e;
 	size_t		cap = 0;
 	tok			t;
+	bool		end;
 	int			rc;
 
 	e = new_expr(p, E_CALL, name->line, name->col, name->start);
@@ -568,25 +592,8 @@ parse_call(parser *p, const tok *name, expr **out)
 			break;
 		if ((rc = push_item(p, e, &cap, arg)) != MIG_OK)
 			break;
-		if ((rc = hcl_lex(p, &t)) != MIG_OK)
+		if ((rc = item_separator(p, ')', "\",\" or \")\" in the argument list", &end)) != MIG_OK || end)
 			break;
-		if (hcl_is_op(&t, OP_ELLIPSIS))
-		{
-			rc = hcl_perr(p, t.line, t.col, "expanding arguments with \"...\" is not supported");
-			break;
-		}
-		if (hcl_is_op(&t, ','))
-		{
-			hcl_take(p, &t);
-			continue;
-		}
-		if (hcl_is_op(&t, ')'))
-		{
-			hcl_take(p, &t);
-			break;
-		}
-		rc = hcl_expected(p, &t, "\",\" or \")\" in the argument list");
-		break;
 	}
 	p->nlskip--;
 	if (rc != MIG_OK)
@@ -601,6 +608,7 @@ parse_list(parser *p, const tok *open, expr **out)
 	expr	   *e;
 	size_t		cap = 0;
 	tok			t;
+	bool		end;
 	int			rc = MIG_OK;
 
 	e = new_expr(p, E_LIST, open->line, open->col, open->start);
@@ -637,20 +645,8 @@ parse_list(parser *p, const tok *open, expr **out)
 			break;
 		if ((rc = push_item(p, e, &cap, item)) != MIG_OK)
 			break;
-		if ((rc = hcl_lex(p, &t)) != MIG_OK)
+		if ((rc = item_separator(p, ']', "\",\" or \"]\" in the list", &end)) != MIG_OK || end)
 			break;
-		if (hcl_is_op(&t, ','))
-		{
-			hcl_take(p, &t);
-			continue;
-		}
-		if (hcl_is_op(&t, ']'))
-		{
-			hcl_take(p, &t);
-			break;
-		}
-		rc = hcl_expected(p, &t, "\",\" or \"]\" in the list");
-		break;
 	}
 	p->nlskip--;
 	if (rc != MIG_OK)
